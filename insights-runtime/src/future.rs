@@ -1,0 +1,234 @@
+//! Spans over futures: current only while the future is being polled.
+//!
+//! A span that stayed current across an `.await` would be adopted by whatever else the thread
+//! polls meanwhile (`join_all` of hundreds of futures, or another task on a worker thread). So a
+//! recorded future gets a hub of its own, forked from the caller's with the new span as the
+//! current span, and [`Instrumented`] makes that hub the thread's hub for each poll only, the
+//! way `sentry::SentryFutureExt::bind_hub` does. One consequence: scope changes made inside the
+//! future (tags, user) stay on its hub and do not leak out to the caller.
+//!
+//! The adapter finishes the span when the future completes, with a status from its output; a
+//! panic while polling marks it `internal_error`; a future dropped before it completes marks it
+//! `cancelled`, and the inner future is dropped with the span current, so spans its destructors
+//! finish still nest correctly.
+
+use std::future::Future;
+use std::mem::ManuallyDrop;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use sentry::protocol::SpanStatus;
+use sentry::{Hub, HubSwitchGuard, TransactionOrSpan};
+
+use crate::span::{enabled, open, set_status_if_unset, Root, SpanData};
+use crate::status::Outcome;
+
+/// A span started for a future that has not been polled under it yet.
+///
+/// Made by [`Recording::start`] when a span will be recorded; `None` otherwise. Hand it to
+/// [`Instrumented::new`].
+pub struct Recording {
+    span: TransactionOrSpan,
+    hub: Arc<Hub>,
+}
+
+impl Recording {
+    /// Starts a child of the current span, or returns `None` when none will be recorded.
+    /// `data` fills in the span's data fields and runs only when it is recorded.
+    #[inline]
+    pub fn start(op: &str, description: &str, data: impl FnOnce(&SpanData<'_>)) -> Option<Self> {
+        Self::begin(op, description, &Root::ChildOnly, data)
+    }
+
+    /// Like [`start`](Self::start), but when no span is current it starts a transaction named
+    /// `name` with operation `op`.
+    #[inline]
+    pub fn start_transaction_or_child(
+        name: &str,
+        op: &str,
+        description: &str,
+        data: impl FnOnce(&SpanData<'_>),
+    ) -> Option<Self> {
+        Self::begin(op, description, &Root::TransactionNamed(name), data)
+    }
+
+    #[inline]
+    fn begin(
+        op: &str,
+        description: &str,
+        root: &Root<'_>,
+        data: impl FnOnce(&SpanData<'_>),
+    ) -> Option<Self> {
+        if !enabled() {
+            return None;
+        }
+        Hub::with_active(|hub| {
+            let parent = hub.configure_scope(|scope| scope.get_span());
+            let span = open(hub, parent.as_ref(), op, description, root)?;
+            data(&SpanData::new(&span));
+            let fork = Arc::new(Hub::new_from_top(hub));
+            fork.configure_scope(|scope| scope.set_span(Some(span.clone())));
+            Some(Recording { span, hub: fork })
+        })
+    }
+
+    /// The span being recorded.
+    pub fn span(&self) -> &TransactionOrSpan {
+        &self.span
+    }
+
+    fn end(self, status: impl FnOnce() -> SpanStatus) {
+        set_status_if_unset(&self.span, status);
+        // Finishing a transaction applies the current hub's scope to it; this is that hub.
+        let _current = HubSwitchGuard::new(self.hub);
+        self.span.finish();
+    }
+}
+
+/// A future whose span is current while it is polled and finished when it completes.
+///
+/// `S` turns the output into a status; the attributes generate it, and
+/// [`FutureExt::traced`] uses [`Outcome`]. With no [`Recording`] the adapter only forwards
+/// polls. It is `Send`, `Sync` and `Unpin` exactly when the inner future is (and `S` is).
+///
+/// # Examples
+///
+/// ```
+/// use insights_runtime::future::FutureExt;
+///
+/// async fn load() -> Result<u32, std::io::Error> {
+///     Ok(7)
+/// }
+///
+/// # futures_executor::block_on(async {
+/// let value = load().traced("function", "load").await?;
+/// assert_eq!(value, 7);
+/// # Ok::<(), std::io::Error>(())
+/// # }).unwrap();
+/// ```
+#[must_use = "futures do nothing unless polled"]
+pub struct Instrumented<F, S> {
+    // Dropped by hand in `Drop`, so that it is dropped with the span current.
+    inner: ManuallyDrop<F>,
+    state: Option<State<S>>,
+}
+
+struct State<S> {
+    recording: Recording,
+    status: S,
+}
+
+impl<F, S> Instrumented<F, S>
+where
+    F: Future,
+    S: FnOnce(&F::Output) -> SpanStatus,
+{
+    /// Runs `inner` under `recording`'s span; `status` judges its output.
+    #[inline]
+    pub fn new(inner: F, recording: Option<Recording>, status: S) -> Self {
+        Instrumented {
+            inner: ManuallyDrop::new(inner),
+            state: recording.map(|recording| State { recording, status }),
+        }
+    }
+}
+
+impl<F, S> Future for Instrumented<F, S>
+where
+    F: Future,
+    S: FnOnce(&F::Output) -> SpanStatus,
+{
+    type Output = F::Output;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        // SAFETY: `inner` is structurally pinned: it is never moved out of `self`, only polled
+        // through this pin and dropped in place in `Drop`. `state` is not pinned, and `Unpin` is
+        // not implemented by hand, so `Instrumented` is `Unpin` only when `F` is.
+        let this = unsafe { self.get_unchecked_mut() };
+        let inner = unsafe { Pin::new_unchecked(&mut *this.inner) };
+        let Some(state) = &this.state else {
+            return inner.poll(cx);
+        };
+        let _current = HubSwitchGuard::new(Arc::clone(&state.recording.hub));
+        let unwinding = EndOnUnwind(&mut this.state);
+        let poll = inner.poll(cx);
+        let slot = unwinding.disarm();
+        if let Poll::Ready(output) = &poll {
+            if let Some(State { recording, status }) = slot.take() {
+                recording.end(|| status(output));
+            }
+        }
+        poll
+    }
+}
+
+/// Ends the span as `internal_error` if the inner poll panics. It is checked in the poll itself
+/// because an executor that catches the panic drops the future later, when the thread is no
+/// longer panicking.
+struct EndOnUnwind<'a, S>(&'a mut Option<State<S>>);
+
+impl<'a, S> EndOnUnwind<'a, S> {
+    fn disarm(self) -> &'a mut Option<State<S>> {
+        let this = ManuallyDrop::new(self);
+        // SAFETY: `this` is never dropped, so the reference is moved out exactly once.
+        unsafe { std::ptr::read(&this.0) }
+    }
+}
+
+impl<S> Drop for EndOnUnwind<'_, S> {
+    fn drop(&mut self) {
+        if let Some(state) = self.0.take() {
+            state.recording.end(|| SpanStatus::InternalError);
+        }
+    }
+}
+
+impl<F, S> Drop for Instrumented<F, S> {
+    fn drop(&mut self) {
+        match self.state.take() {
+            None => {
+                // SAFETY: `inner` is dropped exactly once, in place, and never used again.
+                unsafe { ManuallyDrop::drop(&mut self.inner) }
+            }
+            Some(state) => {
+                {
+                    let _current = HubSwitchGuard::new(Arc::clone(&state.recording.hub));
+                    // SAFETY: as above.
+                    unsafe { ManuallyDrop::drop(&mut self.inner) }
+                }
+                state.recording.end(|| SpanStatus::Cancelled);
+            }
+        }
+    }
+}
+
+impl<F, S> std::fmt::Debug for Instrumented<F, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Instrumented")
+            .field("recording", &self.state.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Status function used by [`FutureExt::traced`].
+pub type OutcomeStatus<T> = fn(&T) -> SpanStatus;
+
+/// Puts any future under a span, for code that cannot carry an attribute.
+pub trait FutureExt: Future + Sized {
+    /// Runs `self` under a child span of the current span (nothing is recorded when there is
+    /// none). The status comes from the output through [`Outcome`].
+    fn traced(self, op: &str, description: &str) -> Instrumented<Self, OutcomeStatus<Self::Output>>
+    where
+        Self::Output: Outcome,
+    {
+        Instrumented::new(
+            self,
+            Recording::start(op, description, |_| {}),
+            Outcome::status,
+        )
+    }
+}
+
+impl<F: Future> FutureExt for F {}

@@ -1,0 +1,1 @@
+//! Tests, examples and benchmarks of the insights crates; nothing to publish.
