@@ -56,6 +56,11 @@ pub fn span<'a>(tx: &'a Transaction<'_>, description: &str) -> &'a Span {
         .iter()
         .filter(|s| s.description.as_deref() == Some(description))
         .collect();
-    assert_eq!(found.len(), 1, "spans described {description:?}: {:#?}", tx.spans);
+    assert_eq!(
+        found.len(),
+        1,
+        "spans described {description:?}: {:#?}",
+        tx.spans
+    );
     found[0]
 }
