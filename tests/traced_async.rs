@@ -328,3 +328,14 @@ fn a_hundred_spawned_tasks_on_a_multi_thread_runtime() {
     assert_eq!(tx.spans.len() as u64, 3 * N);
     assert_no_misparented(&tx.spans, N as usize, root_id(&tx));
 }
+
+fn assert_send<T: Send>(_: &T) {}
+
+#[test]
+fn instrumented_futures_stay_send() {
+    let fut = task(1);
+    assert_send(&fut);
+    assert_send(&returns_impl_future(1));
+    assert_send(&Memory.get("k"));
+    drop(fut);
+}

@@ -31,8 +31,8 @@ use crate::item::MaybeItemFn;
 /// #[traced(crate = my_facade::insights)]
 /// ```
 ///
-/// See `insights_runtime::traced` for the arguments, the shapes of function it accepts and
-/// what it expands to.
+/// Use it through `insights_runtime::traced`, whose documentation lists the arguments, the
+/// shapes of function it accepts and what it expands to.
 #[proc_macro_attribute]
 pub fn traced(args: TokenStream, item: TokenStream) -> TokenStream {
     let item = TokenStream2::from(item);
