@@ -113,12 +113,13 @@ impl Keys {
         Ok(key)
     }
 
+    /// Records `key` as given (by position).
+    pub fn mark(&mut self, key: &str) {
+        self.seen.push(key.to_owned());
+    }
+
     fn list(&self) -> String {
-        self.allowed
-            .iter()
-            .map(|k| format!("`{k}`"))
-            .collect::<Vec<_>>()
-            .join(", ")
+        quoted_list(self.allowed)
     }
 }
 
@@ -255,4 +256,251 @@ fn edit_distance(a: &str, b: &str) -> usize {
         }
     }
     row[b.len()]
+}
+
+/// The arguments of `#[instrument_db_operation]`.
+#[derive(Default)]
+pub(crate) struct DbArgs {
+    pub table: Option<LitStr>,
+    pub operation: Option<LitStr>,
+    pub system: Option<LitStr>,
+    pub db_name: Option<LitStr>,
+    pub query: Option<LitStr>,
+    pub query_param: Option<LitStr>,
+    pub krate: Option<Path>,
+}
+
+const DB_KEYS: &[&str] = &[
+    "table",
+    "operation",
+    "system",
+    "db_name",
+    "query",
+    "query_param",
+    "crate",
+];
+
+/// The operations a description can be built for (`insights_runtime::db::Operation`).
+pub(crate) const DB_OPERATIONS: &[&str] = &["select", "insert", "update", "delete", "upsert"];
+
+impl Parse for DbArgs {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let mut args = DbArgs::default();
+        let mut keys = Keys::new("instrument_db_operation", DB_KEYS);
+        // The reference's form: `("users", "select")`, table then operation.
+        for key in ["table", "operation"] {
+            if !input.peek(LitStr) {
+                break;
+            }
+            let lit: LitStr = input.parse()?;
+            non_empty(&lit, key)?;
+            keys.mark(key);
+            if key == "table" {
+                args.table = Some(lit);
+            } else {
+                args.operation = Some(lit);
+            }
+            end_of_argument(input)?;
+        }
+        while !input.is_empty() {
+            let key = keys.next(input)?;
+            let value = match key.to_string().as_str() {
+                "crate" => {
+                    args.krate = Some(path_value(input)?);
+                    end_of_argument(input)?;
+                    continue;
+                }
+                _ => string_value(input, &key)?,
+            };
+            let slot = match key.to_string().as_str() {
+                "table" => &mut args.table,
+                "operation" => &mut args.operation,
+                "system" => &mut args.system,
+                "db_name" => &mut args.db_name,
+                "query" => &mut args.query,
+                _ => &mut args.query_param,
+            };
+            *slot = Some(value);
+            end_of_argument(input)?;
+        }
+        args.validate()?;
+        Ok(args)
+    }
+}
+
+impl DbArgs {
+    fn validate(&self) -> syn::Result<()> {
+        if let (Some(_), Some(param)) = (&self.query, &self.query_param) {
+            return Err(syn::Error::new(
+                param.span(),
+                "give either `query` or `query_param`, not both",
+            ));
+        }
+        let has_query = self.query.is_some() || self.query_param.is_some();
+        if let Some(op) = &self.operation {
+            let known = DB_OPERATIONS
+                .iter()
+                .any(|o| o.eq_ignore_ascii_case(&op.value()));
+            if !known && !has_query {
+                return Err(syn::Error::new(
+                    op.span(),
+                    format!(
+                        "unknown operation `{}`; to describe the query from the table and the \
+                         operation, use one of {}; for any other operation give the query with \
+                         `query = \"...\"` or `query_param`",
+                        op.value(),
+                        quoted_list(DB_OPERATIONS)
+                    ),
+                ));
+            }
+        }
+        if !has_query && (self.table.is_none() || self.operation.is_none()) {
+            return Err(syn::Error::new(
+                Span::call_site(),
+                "`#[instrument_db_operation]` needs a table and an operation, \
+                 like `(\"users\", \"select\")`, or the query: `query = \"SELECT ..\"` or \
+                 `query_param = \"sql\"`",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The arguments of `#[instrument_cache_operation]`.
+pub(crate) struct CacheArgs {
+    pub kind: Ident,
+    pub key_param: Option<LitStr>,
+    pub ttl: Option<syn::LitInt>,
+    pub ttl_param: Option<LitStr>,
+    pub value_param: Option<LitStr>,
+    pub krate: Option<Path>,
+}
+
+pub(crate) const CACHE_KINDS: &[&str] = &["get", "put", "remove", "flush"];
+
+const CACHE_KEYS: &[&str] = &["key_param", "ttl", "ttl_param", "value_param", "crate"];
+
+impl Parse for CacheArgs {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let kind = cache_kind(input)?;
+        let mut args = CacheArgs {
+            kind,
+            key_param: None,
+            ttl: None,
+            ttl_param: None,
+            value_param: None,
+            krate: None,
+        };
+        end_of_argument(input)?;
+        let mut keys = Keys::new("instrument_cache_operation", CACHE_KEYS);
+        while !input.is_empty() {
+            let key = keys.next(input)?;
+            let name = key.to_string();
+            if matches!(name.as_str(), "ttl" | "ttl_param" | "value_param") && args.kind != "put" {
+                return Err(syn::Error::new(
+                    key.span(),
+                    format!("`{name}` applies to `put` only, not to `{}`", args.kind),
+                ));
+            }
+            match name.as_str() {
+                "key_param" => args.key_param = Some(string_value(input, &key)?),
+                "ttl" => args.ttl = Some(integer_value(input, &key)?),
+                "ttl_param" => args.ttl_param = Some(string_value(input, &key)?),
+                "value_param" => args.value_param = Some(string_value(input, &key)?),
+                _ => args.krate = Some(path_value(input)?),
+            }
+            end_of_argument(input)?;
+        }
+        if let (Some(_), Some(param)) = (&args.ttl, &args.ttl_param) {
+            return Err(syn::Error::new(
+                param.span(),
+                "give either `ttl` or `ttl_param`, not both",
+            ));
+        }
+        if args.key_param.is_none() && args.kind != "flush" {
+            return Err(syn::Error::new(
+                args.kind.span(),
+                format!(
+                    "`{}` needs the key: add `key_param = \"<parameter>\"` naming the parameter \
+                     that holds it",
+                    args.kind
+                ),
+            ));
+        }
+        if let (Some(param), "flush") = (&args.key_param, args.kind.to_string().as_str()) {
+            return Err(syn::Error::new(
+                param.span(),
+                "`flush` takes no key; remove `key_param`",
+            ));
+        }
+        Ok(args)
+    }
+}
+
+/// The operation kind, first: a bare ident (`get`) or a string (`"get"`).
+fn cache_kind(input: ParseStream) -> syn::Result<Ident> {
+    let expected = || {
+        format!(
+            "expected the cache operation first: {}, like \
+             `#[instrument_cache_operation(get, key_param = \"key\")]`",
+            quoted_list(CACHE_KINDS)
+        )
+    };
+    let (name, span) = if input.peek(LitStr) {
+        let lit: LitStr = input.parse()?;
+        (lit.value(), lit.span())
+    } else if input.peek(Ident::peek_any) && !input.peek2(Token![=]) {
+        let ident = input.call(Ident::parse_any)?;
+        (ident.to_string(), ident.span())
+    } else {
+        return Err(syn::Error::new(input.span(), expected()));
+    };
+    let bare = name.strip_prefix("cache.").unwrap_or(&name);
+    if !CACHE_KINDS.contains(&bare) {
+        return Err(syn::Error::new(
+            span,
+            format!(
+                "unknown cache operation `{name}`; expected one of {}",
+                quoted_list(CACHE_KINDS)
+            ),
+        ));
+    }
+    Ok(Ident::new(bare, span))
+}
+
+/// `= 3600`: a non-negative integer literal.
+fn integer_value(input: ParseStream, key: &Ident) -> syn::Result<syn::LitInt> {
+    equals(input, key)?;
+    let value: Expr = input.parse()?;
+    match value {
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Int(lit), ..
+        }) if lit.base10_parse::<u64>().is_ok() => Ok(lit),
+        other => Err(syn::Error::new(
+            other.span(),
+            format!(
+                "`{key}` takes whole seconds as an integer literal, like `{key} = 3600`; for a \
+                 value known at run time use `{key}_param`"
+            ),
+        )),
+    }
+}
+
+fn non_empty(lit: &LitStr, key: &str) -> syn::Result<()> {
+    if lit.value().is_empty() {
+        Err(syn::Error::new(
+            lit.span(),
+            format!("`{key}` must not be empty"),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+fn quoted_list(items: &[&str]) -> String {
+    items
+        .iter()
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

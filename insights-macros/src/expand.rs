@@ -25,14 +25,9 @@ pub(crate) trait Instrumentation {
     fn sync_guard(&self) -> TokenStream;
     /// An expression of type `Option<Recording>`: the span of an async call, not yet current.
     fn recording(&self) -> TokenStream;
-    /// An expression of type `SpanStatus` for the output `out: &Output`.
-    fn status(&self, out: &Ident) -> TokenStream {
-        let private = self.private();
-        quote! {{
-            use #private::{AnyProbe as _, ResultProbe as _};
-            (&#private::Probe(#out)).__insights_status()
-        }}
-    }
+    /// An expression of type `SpanStatus` for the output `out: &Output`; it may write more
+    /// data through `data: &SpanData`.
+    fn status(&self, out: &Ident, data: &Ident) -> TokenStream;
 }
 
 fn local(name: &str) -> Ident {
@@ -60,7 +55,7 @@ pub(crate) fn instrument(item: &MaybeItemFn, inst: &dyn Instrumentation) -> Toke
 //     fn f(a: A) -> R {
 //         let __insights_guard = SpanGuard::start_with(..);
 //         let __insights_ret: R = call_once(move || { body });
-//         __insights_guard.finish_with(|| status(&__insights_ret));
+//         __insights_guard.finish_with(|_| status(&__insights_ret));
 //         __insights_ret
 //     }
 fn sync_fn_body(item: &MaybeItemFn, inst: &dyn Instrumentation) -> TokenStream {
@@ -81,11 +76,12 @@ fn sync_fn_body(item: &MaybeItemFn, inst: &dyn Instrumentation) -> TokenStream {
         }
         ReturnType::Type(_, ty) => erase_impl_trait(ty).into_token_stream(),
     };
-    let status = inst.status(&ret);
+    let data = local("__insights_data");
+    let status = inst.status(&ret, &data);
     quote! {
         let #guard = #start;
         let #ret: #ty = #private::call_once(move || #body);
-        #guard.finish_with(|| {
+        #guard.finish_with(|#data| {
             let #ret = &#ret;
             #status
         });
@@ -101,7 +97,7 @@ fn sync_fn_body(item: &MaybeItemFn, inst: &dyn Instrumentation) -> TokenStream {
 //         Instrumented::new(
 //             async move { let __insights_ret: R = { body }; __insights_ret },
 //             __insights_recording,
-//             |__insights_out| status(__insights_out),
+//             |__insights_out, _| status(__insights_out),
 //         ).await
 //     }
 fn async_fn_body(item: &MaybeItemFn, inst: &dyn Instrumentation) -> TokenStream {
@@ -115,7 +111,8 @@ fn async_fn_body(item: &MaybeItemFn, inst: &dyn Instrumentation) -> TokenStream 
         ReturnType::Default => quote!(()),
         ReturnType::Type(_, ty) => erase_impl_trait(ty).into_token_stream(),
     };
-    let status = inst.status(&out);
+    let data = local("__insights_data");
+    let status = inst.status(&out, &data);
     // The `async` keyword of the generated block carries the span of the user's, so that errors
     // about the block's captures point at the function.
     let async_kw = item.sig.asyncness.map_or_else(Span::call_site, |a| a.span);
@@ -128,7 +125,7 @@ fn async_fn_body(item: &MaybeItemFn, inst: &dyn Instrumentation) -> TokenStream 
     };
     quote! {
         let #recording = #start;
-        #private::Instrumented::new(#block, #recording, |#out| #status).await
+        #private::Instrumented::new(#block, #recording, |#out, #data| #status).await
     }
 }
 
@@ -284,14 +281,15 @@ fn wrap_future(future: Expr, output: Option<&Type>, inst: &dyn Instrumentation) 
     let recording = local("__insights_recording");
     let out = local("__insights_out");
     let start = inst.recording();
-    let status = inst.status(&out);
+    let data = local("__insights_data");
+    let status = inst.status(&out, &data);
     let future = match (future, output) {
         (Expr::Async(async_block), Some(output)) => typed_async_block(async_block, output),
         (future, _) => future.into_token_stream(),
     };
     quote! {{
         let #recording = #start;
-        #private::Instrumented::new(#future, #recording, |#out| #status)
+        #private::Instrumented::new(#future, #recording, |#out, #data| #status)
     }}
 }
 

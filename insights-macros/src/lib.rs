@@ -11,14 +11,16 @@
 mod args;
 mod expand;
 mod item;
+mod params;
+mod plan;
 
 use proc_macro::TokenStream;
 use proc_macro2::TokenStream as TokenStream2;
 use quote::{quote, ToTokens};
 
-use crate::args::TracedArgs;
-use crate::expand::Instrumentation;
+use crate::args::{CacheArgs, DbArgs, TracedArgs};
 use crate::item::MaybeItemFn;
+use crate::plan::Plan;
 
 /// Records each call of the function as a span, a child of the span that is current when it is
 /// called.
@@ -35,20 +37,67 @@ use crate::item::MaybeItemFn;
 /// shapes of function it accepts and what it expands to.
 #[proc_macro_attribute]
 pub fn traced(args: TokenStream, item: TokenStream) -> TokenStream {
+    attribute::<TracedArgs>("traced", args, item, |args, function| {
+        Ok(Plan::traced(args, function))
+    })
+}
+
+/// Records each call of the function as a database span for Sentry's Queries page.
+///
+/// ```ignore
+/// #[instrument_db_operation("users", "select")]
+/// #[instrument_db_operation(table = "users", operation = "select", system = "sqlite", db_name = "app")]
+/// #[instrument_db_operation(query = "SELECT * FROM users WHERE id = $1", table = "users")]
+/// #[instrument_db_operation(query_param = "sql")]
+/// ```
+///
+/// Use it through `insights_runtime::instrument_db_operation`, whose documentation lists the
+/// arguments.
+#[proc_macro_attribute]
+pub fn instrument_db_operation(args: TokenStream, item: TokenStream) -> TokenStream {
+    attribute::<DbArgs>("instrument_db_operation", args, item, Plan::db)
+}
+
+/// Records each call of the function as a cache span for Sentry's Caches page.
+///
+/// ```ignore
+/// #[instrument_cache_operation(get, key_param = "key")]
+/// #[instrument_cache_operation(put, key_param = "key", ttl = 3600, value_param = "value")]
+/// #[instrument_cache_operation(remove, key_param = "keys")]
+/// #[instrument_cache_operation(flush)]
+/// ```
+///
+/// Use it through `insights_runtime::instrument_cache_operation`, whose documentation lists
+/// the arguments.
+#[proc_macro_attribute]
+pub fn instrument_cache_operation(args: TokenStream, item: TokenStream) -> TokenStream {
+    attribute::<CacheArgs>("instrument_cache_operation", args, item, Plan::cache)
+}
+
+/// Parses the arguments, then the function, then plans and generates; any error is reported
+/// next to the unchanged item.
+fn attribute<A: syn::parse::Parse>(
+    name: &str,
+    args: TokenStream,
+    item: TokenStream,
+    plan: impl FnOnce(A, &MaybeItemFn) -> syn::Result<Plan>,
+) -> TokenStream {
     let item = TokenStream2::from(item);
-    let args = match syn::parse::<TracedArgs>(args) {
+    let args = match syn::parse::<A>(args) {
         Ok(args) => args,
         Err(error) => return with_error(error, item),
     };
     if !cfg!(feature = "enable") {
         return item.into();
     }
-    let function = match function("traced", item.clone()) {
+    let function = match function(name, item.clone()) {
         Ok(function) => function,
         Err(error) => return with_error(error, item),
     };
-    let inst = Traced::new(args, &function);
-    expand::instrument(&function, &inst).into()
+    match plan(args, &function) {
+        Ok(plan) => expand::instrument(&function, &plan).into(),
+        Err(error) => with_error(error, item),
+    }
 }
 
 /// The error, and the item exactly as it was.
@@ -105,105 +154,5 @@ fn item_keyword(item: &syn::Item) -> TokenStream2 {
         syn::Item::Union(i) => i.union_token.into_token_stream(),
         syn::Item::Use(i) => i.use_token.into_token_stream(),
         other => other.into_token_stream(),
-    }
-}
-
-fn private_path(krate: Option<&syn::Path>) -> TokenStream2 {
-    match krate {
-        Some(path) => quote!(#path::__private),
-        None => quote!(::insights_runtime::__private),
-    }
-}
-
-/// `#[traced]`: a span with a chosen op and description and optional data.
-struct Traced {
-    private: TokenStream2,
-    op: TokenStream2,
-    description: TokenStream2,
-    transaction: Option<syn::LitStr>,
-    data: TokenStream2,
-}
-
-impl Traced {
-    fn new(args: TracedArgs, function: &MaybeItemFn) -> Self {
-        let private = private_path(args.krate.as_ref());
-        let op = match &args.op {
-            Some(op) => op.to_token_stream(),
-            None => quote!("function"),
-        };
-        let description = match &args.description {
-            Some(description) => description.to_token_stream(),
-            None => {
-                let name = function.sig.ident.unraw_string();
-                quote!(#name)
-            }
-        };
-        let data = data_closure(&private, &args.data);
-        Traced {
-            private,
-            op,
-            description,
-            transaction: args.transaction,
-            data,
-        }
-    }
-}
-
-trait UnrawString {
-    fn unraw_string(&self) -> String;
-}
-
-impl UnrawString for syn::Ident {
-    fn unraw_string(&self) -> String {
-        syn::ext::IdentExt::unraw(self).to_string()
-    }
-}
-
-/// `|d| { d.set("key", value); .. }`: run only when a span is recorded.
-fn data_closure(private: &TokenStream2, fields: &[args::DataField]) -> TokenStream2 {
-    let data = proc_macro2::Ident::new("__insights_data", proc_macro2::Span::mixed_site());
-    let sets = fields.iter().map(|f| {
-        let key = &f.key;
-        let value = &f.value;
-        quote!(#data.set(#key, #value);)
-    });
-    quote!(|#data: &#private::SpanData<'_>| { #(#sets)* })
-}
-
-impl Instrumentation for Traced {
-    fn private(&self) -> &TokenStream2 {
-        &self.private
-    }
-
-    fn sync_guard(&self) -> TokenStream2 {
-        let Traced {
-            private,
-            op,
-            description,
-            transaction,
-            data,
-        } = self;
-        match transaction {
-            Some(name) => quote! {
-                #private::SpanGuard::start_transaction_or_child(#name, #op, #description, #data)
-            },
-            None => quote!(#private::SpanGuard::start_with(#op, #description, #data)),
-        }
-    }
-
-    fn recording(&self) -> TokenStream2 {
-        let Traced {
-            private,
-            op,
-            description,
-            transaction,
-            data,
-        } = self;
-        match transaction {
-            Some(name) => quote! {
-                #private::Recording::start_transaction_or_child(#name, #op, #description, #data)
-            },
-            None => quote!(#private::Recording::start(#op, #description, #data)),
-        }
     }
 }

@@ -78,7 +78,7 @@ impl Recording {
         &self.span
     }
 
-    fn end(self, status: impl FnOnce() -> SpanStatus) {
+    fn end(self, status: impl FnOnce(&SpanData<'_>) -> SpanStatus) {
         set_status_if_unset(&self.span, status);
         // Finishing a transaction applies the current hub's scope to it; this is that hub.
         let _current = HubSwitchGuard::new(self.hub);
@@ -88,7 +88,8 @@ impl Recording {
 
 /// A future whose span is current while it is polled and finished when it completes.
 ///
-/// `S` turns the output into a status; the attributes generate it, and
+/// `S` turns the output into a status (and may record data from it); the attributes generate
+/// it, and
 /// [`FutureExt::traced`] uses [`Outcome`]. With no [`Recording`] the adapter only forwards
 /// polls. It is `Send`, `Sync` and `Unpin` exactly when the inner future is (and `S` is).
 ///
@@ -122,9 +123,10 @@ struct State<S> {
 impl<F, S> Instrumented<F, S>
 where
     F: Future,
-    S: FnOnce(&F::Output) -> SpanStatus,
+    S: FnOnce(&F::Output, &SpanData<'_>) -> SpanStatus,
 {
-    /// Runs `inner` under `recording`'s span; `status` judges its output.
+    /// Runs `inner` under `recording`'s span; `status` judges its output, and may record
+    /// more data from it on the span.
     #[inline]
     pub fn new(inner: F, recording: Option<Recording>, status: S) -> Self {
         Instrumented {
@@ -137,7 +139,7 @@ where
 impl<F, S> Future for Instrumented<F, S>
 where
     F: Future,
-    S: FnOnce(&F::Output) -> SpanStatus,
+    S: FnOnce(&F::Output, &SpanData<'_>) -> SpanStatus,
 {
     type Output = F::Output;
 
@@ -157,7 +159,7 @@ where
         let slot = unwinding.disarm();
         if let Poll::Ready(output) = &poll {
             if let Some(State { recording, status }) = slot.take() {
-                recording.end(|| status(output));
+                recording.end(|data| status(output, data));
             }
         }
         poll
@@ -180,7 +182,7 @@ impl<'a, S> EndOnUnwind<'a, S> {
 impl<S> Drop for EndOnUnwind<'_, S> {
     fn drop(&mut self) {
         if let Some(state) = self.0.take() {
-            state.recording.end(|| SpanStatus::InternalError);
+            state.recording.end(|_| SpanStatus::InternalError);
         }
     }
 }
@@ -198,7 +200,7 @@ impl<F, S> Drop for Instrumented<F, S> {
                     // SAFETY: as above.
                     unsafe { ManuallyDrop::drop(&mut self.inner) }
                 }
-                state.recording.end(|| SpanStatus::Cancelled);
+                state.recording.end(|_| SpanStatus::Cancelled);
             }
         }
     }
@@ -212,21 +214,21 @@ impl<F, S> std::fmt::Debug for Instrumented<F, S> {
     }
 }
 
-/// Status function used by [`FutureExt::traced`].
-pub type OutcomeStatus<T> = fn(&T) -> SpanStatus;
+/// A status function as a plain function pointer, so that the adapter type can be named.
+pub type StatusFn<T> = fn(&T, &SpanData<'_>) -> SpanStatus;
 
 /// Puts any future under a span, for code that cannot carry an attribute.
 pub trait FutureExt: Future + Sized {
     /// Runs `self` under a child span of the current span (nothing is recorded when there is
     /// none). The status comes from the output through [`Outcome`].
-    fn traced(self, op: &str, description: &str) -> Instrumented<Self, OutcomeStatus<Self::Output>>
+    fn traced(self, op: &str, description: &str) -> Instrumented<Self, StatusFn<Self::Output>>
     where
         Self::Output: Outcome,
     {
         Instrumented::new(
             self,
             Recording::start(op, description, |_| {}),
-            Outcome::status,
+            |output, _| output.status(),
         )
     }
 }

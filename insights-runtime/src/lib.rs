@@ -39,7 +39,9 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod cache;
 pub mod console;
+pub mod db;
 pub mod future;
 pub mod span;
 pub mod status;
@@ -110,7 +112,7 @@ pub mod status;
 /// fn cleanup(days: u32) -> usize {
 ///     let guard = SpanGuard::start_transaction_or_child("nightly-cleanup", "batch", "cleanup", |_| {});
 ///     let ret: usize = call_once(move || { days as usize * 2 });
-///     guard.finish_with(|| status_of(&ret));
+///     guard.finish_with(|_| status_of(&ret));
 ///     ret
 /// }
 /// ```
@@ -119,12 +121,16 @@ pub mod status;
 #[doc(inline)]
 pub use insights_macros::traced;
 
+#[doc(inline)]
+pub use insights_macros::{instrument_cache_operation, instrument_db_operation};
+
 /// What the attributes expand into. Not a public API: it changes without notice.
 #[doc(hidden)]
 pub mod __private {
     pub use crate::future::{Instrumented, Recording};
     pub use crate::span::{SpanData, SpanGuard};
     pub use crate::status::{AnyProbe, Probe, ResultProbe};
+    pub use crate::{cache, db};
     pub use sentry::protocol::SpanStatus;
 
     /// Runs the body of a sync function. Calling through an `FnOnce` bound makes the closure

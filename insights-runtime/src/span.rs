@@ -48,8 +48,9 @@ pub struct SpanGuard {
 
 struct Active {
     span: TransactionOrSpan,
-    previous: Option<TransactionOrSpan>,
-    hub: Arc<Hub>,
+    /// The hub whose current span this guard replaced, and the span to put back; `None` for a
+    /// detached guard.
+    restore: Option<(Arc<Hub>, Option<TransactionOrSpan>)>,
 }
 
 /// A handle that writes data fields onto a span being started.
@@ -69,6 +70,13 @@ impl<'a> SpanData<'a> {
     #[inline]
     pub fn set(&self, key: &str, value: impl Into<Value>) {
         self.span.set_data(key, value.into());
+    }
+
+    /// Sets the span's description, for descriptions that are only worth computing when the
+    /// span is recorded (cache keys, a query taken from an argument).
+    #[inline]
+    pub fn describe(&self, description: &str) {
+        self.span.set_name(description);
     }
 
     /// The span being written to.
@@ -171,9 +179,33 @@ impl SpanGuard {
                 scope.set_span(Some(span.clone()));
                 Some(Active {
                     span,
-                    previous,
-                    hub: Arc::clone(hub),
+                    restore: Some((Arc::clone(hub), previous)),
                 })
+            })
+        });
+        if let Some(active) = &active {
+            data(&SpanData::new(&active.span));
+        }
+        SpanGuard { active }
+    }
+
+    /// Starts a child of the current span without making it current.
+    ///
+    /// For a leaf span held across an `.await`: a current span must not outlive a poll (other
+    /// futures polled on the thread would adopt it), a detached one may. Spans started while it
+    /// lives do not nest under it; use [`FutureExt::traced`](crate::future::FutureExt::traced)
+    /// or [`Instrumented`](crate::future::Instrumented) when they should.
+    #[inline]
+    pub fn start_detached(op: &str, description: &str, data: impl FnOnce(&SpanData<'_>)) -> Self {
+        if !enabled() {
+            return Self::noop();
+        }
+        let active = Hub::with_active(|hub| {
+            let parent = hub.configure_scope(|scope| scope.get_span());
+            let span = open(hub, parent.as_ref(), op, description, &Root::ChildOnly)?;
+            Some(Active {
+                span,
+                restore: None,
             })
         });
         if let Some(active) = &active {
@@ -219,13 +251,13 @@ impl SpanGuard {
     /// already set, then finishes the span.
     #[inline]
     pub fn finish_with_outcome<O: crate::status::Outcome + ?Sized>(self, outcome: &O) {
-        self.finish_with(|| outcome.status());
+        self.finish_with(|_| outcome.status());
     }
 
-    /// Sets the status `status()` returns unless one is already set, then finishes the span.
-    /// `status` runs only when a span is recorded.
+    /// Sets the status `status` returns unless one is already set, then finishes the span.
+    /// `status` runs only when a span is recorded, and may record more data on it.
     #[inline]
-    pub fn finish_with(mut self, status: impl FnOnce() -> SpanStatus) {
+    pub fn finish_with(mut self, status: impl FnOnce(&SpanData<'_>) -> SpanStatus) {
         if let Some(active) = self.active.take() {
             set_status_if_unset(&active.span, status);
             active.end();
@@ -238,12 +270,10 @@ impl SpanGuard {
 
 impl Active {
     fn end(self) {
-        let Active {
-            span,
-            previous,
-            hub,
-        } = self;
-        hub.configure_scope(|scope| scope.set_span(previous));
+        let Active { span, restore } = self;
+        if let Some((hub, previous)) = restore {
+            hub.configure_scope(|scope| scope.set_span(previous));
+        }
         span.finish();
     }
 }
@@ -252,7 +282,7 @@ impl Drop for SpanGuard {
     fn drop(&mut self) {
         if let Some(active) = self.active.take() {
             if std::thread::panicking() {
-                set_status_if_unset(&active.span, || SpanStatus::InternalError);
+                set_status_if_unset(&active.span, |_| SpanStatus::InternalError);
             }
             active.end();
         }
@@ -269,8 +299,12 @@ impl std::fmt::Debug for SpanGuard {
 
 /// The user's own status wins: only an unset status is filled in.
 #[inline]
-pub(crate) fn set_status_if_unset(span: &TransactionOrSpan, status: impl FnOnce() -> SpanStatus) {
+pub(crate) fn set_status_if_unset(
+    span: &TransactionOrSpan,
+    status: impl FnOnce(&SpanData<'_>) -> SpanStatus,
+) {
+    let status = status(&SpanData::new(span));
     if span.get_status().is_none() {
-        span.set_status(status());
+        span.set_status(status);
     }
 }

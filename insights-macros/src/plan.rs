@@ -1,0 +1,251 @@
+//! What each attribute records: its arguments turned into expressions over the runtime.
+//!
+//! A [`Plan`] is the op, the description, the data closure (run only when a span is recorded)
+//! and how the output is judged; `expand` puts it around the function, whatever its shape.
+
+use proc_macro2::{Ident, Span, TokenStream};
+use quote::{quote, quote_spanned, ToTokens};
+use syn::LitStr;
+
+use crate::args::{CacheArgs, DataField, DbArgs, TracedArgs, DB_OPERATIONS};
+use crate::expand::Instrumentation;
+use crate::item::MaybeItemFn;
+use crate::params;
+
+pub(crate) struct Plan {
+    private: TokenStream,
+    op: TokenStream,
+    description: TokenStream,
+    transaction: Option<LitStr>,
+    /// `|data: &SpanData| { .. }`.
+    data: TokenStream,
+    /// A cache read: the hit and size come from the output.
+    read: bool,
+}
+
+fn private_path(krate: Option<&syn::Path>) -> TokenStream {
+    match krate {
+        Some(path) => quote!(#path::__private),
+        None => quote!(::insights_runtime::__private),
+    }
+}
+
+fn data_ident() -> Ident {
+    Ident::new("__insights_data", Span::mixed_site())
+}
+
+/// `|data| { statements }`.
+fn closure(private: &TokenStream, statements: TokenStream) -> TokenStream {
+    let data = data_ident();
+    quote!(|#data: &#private::SpanData<'_>| { #statements })
+}
+
+impl Plan {
+    pub fn traced(args: TracedArgs, function: &MaybeItemFn) -> Self {
+        let private = private_path(args.krate.as_ref());
+        let op = match &args.op {
+            Some(op) => op.to_token_stream(),
+            None => quote!("function"),
+        };
+        let description = match &args.description {
+            Some(description) => description.to_token_stream(),
+            None => {
+                let name = syn::ext::IdentExt::unraw(&function.sig.ident).to_string();
+                quote!(#name)
+            }
+        };
+        let data = data_ident();
+        let sets = args
+            .data
+            .iter()
+            .map(|DataField { key, value }| quote!(#data.set(#key, #value);));
+        let data = closure(&private, quote!(#(#sets)*));
+        Plan {
+            private,
+            op,
+            description,
+            transaction: args.transaction,
+            data,
+            read: false,
+        }
+    }
+
+    pub fn db(args: DbArgs, function: &MaybeItemFn) -> syn::Result<Self> {
+        let private = private_path(args.krate.as_ref());
+        let data = data_ident();
+        let query = if let Some(sql) = &args.query {
+            quote!(#private::db::Query::sql(#sql))
+        } else if let Some(literal) = &args.query_param {
+            let param = params::find(&function.sig, "query_param", literal)?;
+            let ident = &param.ident;
+            // Spanned at the literal, so that a parameter that is not text is reported there.
+            let text = quote_spanned!(param.span()=> #private::db::query_text(&#ident));
+            quote!(#private::db::Query::sql(#text))
+        } else {
+            // Validated when parsed: both are present and the operation is known.
+            let (Some(table), Some(operation)) = (&args.table, &args.operation) else {
+                return Err(syn::Error::new(
+                    Span::call_site(),
+                    "a table and an operation are needed",
+                ));
+            };
+            let variant = operation_variant(operation);
+            quote!(#private::db::Query::table_operation(#table, #private::db::Operation::#variant))
+        };
+        let mut builder = query;
+        if args.query.is_some() || args.query_param.is_some() {
+            if let Some(table) = &args.table {
+                builder = quote!(#builder.table(#table));
+            }
+            if let Some(operation) = &args.operation {
+                builder = quote!(#builder.operation_name(#operation));
+            }
+        }
+        if let Some(system) = &args.system {
+            builder = quote!(#builder.system(#system));
+        }
+        if let Some(name) = &args.db_name {
+            builder = quote!(#builder.db_name(#name));
+        }
+        let statements = quote!(#builder.write(#data););
+        Ok(Plan {
+            data: closure(&private, statements),
+            private,
+            op: quote!("db"),
+            description: quote!(""),
+            transaction: None,
+            read: false,
+        })
+    }
+
+    pub fn cache(args: CacheArgs, function: &MaybeItemFn) -> syn::Result<Self> {
+        let private = private_path(args.krate.as_ref());
+        let data = data_ident();
+        let sig = &function.sig;
+        let mut statements = TokenStream::new();
+        if let Some(literal) = &args.key_param {
+            let param = params::find(sig, "key_param", literal)?;
+            let ident = &param.ident;
+            let keys = quote_spanned!(param.span()=> #private::cache::probe::key_check(&#ident));
+            statements.extend(quote!(#private::cache::describe(#data, #keys);));
+        }
+        if let Some(ttl) = &args.ttl {
+            let seconds: u64 = ttl.base10_parse()?;
+            statements.extend(quote!(#data.set("cache.ttl", #seconds);));
+        }
+        if let Some(literal) = &args.ttl_param {
+            let param = params::find(sig, "ttl_param", literal)?;
+            let ident = &param.ident;
+            let seconds =
+                quote_spanned!(param.span()=> #private::cache::probe::ttl_seconds(&#ident));
+            statements.extend(quote! {
+                if let ::core::option::Option::Some(seconds) = #seconds {
+                    #data.set("cache.ttl", seconds);
+                }
+            });
+        }
+        if let Some(literal) = &args.value_param {
+            let param = params::find(sig, "value_param", literal)?;
+            let ident = &param.ident;
+            statements.extend(quote! {{
+                use #private::cache::probe::{BytesSize as _, NoSize as _};
+                if let ::core::option::Option::Some(bytes) =
+                    (&#private::cache::probe::Size(&#ident)).__insights_size()
+                {
+                    #data.set("cache.item_size", bytes);
+                }
+            }});
+        }
+        let op = format!("cache.{}", args.kind);
+        Ok(Plan {
+            data: closure(&private, statements),
+            private,
+            op: quote!(#op),
+            description: quote!(""),
+            transaction: None,
+            read: args.kind == "get",
+        })
+    }
+}
+
+/// `Select` for `"select"` (any case); validated when parsed.
+fn operation_variant(operation: &LitStr) -> Ident {
+    let name = operation.value().to_ascii_lowercase();
+    let known = DB_OPERATIONS
+        .iter()
+        .find(|o| **o == name)
+        .copied()
+        .unwrap_or("select");
+    let mut variant = String::with_capacity(known.len());
+    let mut chars = known.chars();
+    if let Some(first) = chars.next() {
+        variant.push(first.to_ascii_uppercase());
+    }
+    variant.extend(chars);
+    Ident::new(&variant, operation.span())
+}
+
+impl Instrumentation for Plan {
+    fn private(&self) -> &TokenStream {
+        &self.private
+    }
+
+    fn sync_guard(&self) -> TokenStream {
+        let Plan {
+            private,
+            op,
+            description,
+            transaction,
+            data,
+            ..
+        } = self;
+        match transaction {
+            Some(name) => quote! {
+                #private::SpanGuard::start_transaction_or_child(#name, #op, #description, #data)
+            },
+            None => quote!(#private::SpanGuard::start_with(#op, #description, #data)),
+        }
+    }
+
+    fn recording(&self) -> TokenStream {
+        let Plan {
+            private,
+            op,
+            description,
+            transaction,
+            data,
+            ..
+        } = self;
+        match transaction {
+            Some(name) => quote! {
+                #private::Recording::start_transaction_or_child(#name, #op, #description, #data)
+            },
+            None => quote!(#private::Recording::start(#op, #description, #data)),
+        }
+    }
+
+    fn status(&self, out: &Ident, data: &Ident) -> TokenStream {
+        let private = &self.private;
+        let read = if self.read {
+            quote! {
+                use #private::cache::probe::{BytesSize as _, HitShape as _, NoHitShape as _, NoSize as _};
+                if let ::core::option::Option::Some(value) =
+                    (&#private::cache::probe::Read(#out)).__insights_hit(#data)
+                {
+                    if let ::core::option::Option::Some(bytes) =
+                        (&#private::cache::probe::Size(value)).__insights_size()
+                    {
+                        #data.set("cache.item_size", bytes);
+                    }
+                }
+            }
+        } else {
+            quote!(let _ = #data;)
+        };
+        quote! {{
+            use #private::{AnyProbe as _, ResultProbe as _};
+            #read
+            (&#private::Probe(#out)).__insights_status()
+        }}
+    }
+}

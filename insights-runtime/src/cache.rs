@@ -1,0 +1,564 @@
+//! Cache spans for Sentry's Caches page.
+//!
+//! Ops `cache.get`, `cache.put`, `cache.remove` and `cache.flush`; the description is the key,
+//! or the keys joined with `", "`; data `cache.key` (always an array of strings), `cache.hit`
+//! (a JSON bool, on reads only: Sentry computes the miss rate from it), `cache.item_size`
+//! (bytes), `cache.ttl` (seconds) and, from a [`CacheTracker`], `db.system`,
+//! `network.peer.address` and `network.peer.port`. Only `cache.get` spans feed the Caches page;
+//! the others show in traces.
+//!
+//! ```
+//! use insights_runtime::cache::CacheTracker;
+//!
+//! let cache = CacheTracker::new("redis").server("127.0.0.1", 6379);
+//! let key = "user:42";
+//!
+//! let get = cache.get(&key);
+//! let value: Option<String> = None; // redis GET user:42
+//! get.record(&value);               // cache.hit = false
+//!
+//! let stored = "{\"name\":\"Ada\"}";
+//! let put = cache.put(&key).ttl(3600u64).item_size(stored.len()).start();
+//! // redis SETEX user:42 3600 ...
+//! drop(put);
+//! ```
+
+use std::borrow::Cow;
+use std::future::Future;
+use std::time::Duration;
+
+use sentry::protocol::Value;
+
+use crate::future::{Instrumented, Recording, StatusFn};
+use crate::span::{SpanData, SpanGuard};
+use crate::status::Outcome;
+
+/// A cache operation, with its span op.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// A read: `cache.get`, the only kind on the Caches page.
+    Get,
+    /// A write: `cache.put`.
+    Put,
+    /// A removal: `cache.remove`.
+    Remove,
+    /// Emptying the cache: `cache.flush`, the one kind without a key.
+    Flush,
+}
+
+impl Kind {
+    /// Every kind, in the order of [`Kind::NAMES`].
+    pub const ALL: [Kind; 4] = [Kind::Get, Kind::Put, Kind::Remove, Kind::Flush];
+
+    /// The names [`Kind::from_name`] accepts.
+    pub const NAMES: [&'static str; 4] = ["get", "put", "remove", "flush"];
+
+    /// The kind named `name` (`"get"`, or with its prefix, `"cache.get"`).
+    pub fn from_name(name: &str) -> Option<Self> {
+        let name = name.strip_prefix("cache.").unwrap_or(name);
+        Self::NAMES
+            .iter()
+            .position(|n| *n == name)
+            .map(|i| Self::ALL[i])
+    }
+
+    /// The span op: `cache.get`, `cache.put`, `cache.remove` or `cache.flush`.
+    pub fn op(self) -> &'static str {
+        match self {
+            Kind::Get => "cache.get",
+            Kind::Put => "cache.put",
+            Kind::Remove => "cache.remove",
+            Kind::Flush => "cache.flush",
+        }
+    }
+}
+
+/// One cache key: strings and integers.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a cache key",
+    label = "not a cache key",
+    note = "cache keys are `&str`, `String`, `&String`, `Cow<str>`, `Box<str>`, `Arc<str>` and integers"
+)]
+pub trait CacheKey {
+    /// Appends the key as text to `out`.
+    fn write_key(&self, out: &mut String);
+}
+
+/// One key or several: a [`CacheKey`], or a slice, array or `Vec` of them (multi-key
+/// operations such as `MGET`).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a cache key",
+    label = "not a cache key",
+    note = "cache keys are `&str`, `String`, `&String`, `Cow<str>`, `Box<str>`, `Arc<str>` and integers, or a slice, array or `Vec` of them for several keys"
+)]
+pub trait CacheKeys {
+    /// Appends each key to `out`.
+    fn write_keys(&self, out: &mut Vec<String>);
+}
+
+macro_rules! text_keys {
+    ($($t:ty),*) => {$(
+        impl CacheKey for $t {
+            #[inline]
+            fn write_key(&self, out: &mut String) {
+                out.push_str(AsRef::<str>::as_ref(self));
+            }
+        }
+        impl CacheKeys for $t {
+            #[inline]
+            fn write_keys(&self, out: &mut Vec<String>) {
+                out.push(String::from(AsRef::<str>::as_ref(self)));
+            }
+        }
+    )*};
+}
+
+text_keys!(
+    str,
+    String,
+    Cow<'_, str>,
+    Box<str>,
+    std::rc::Rc<str>,
+    std::sync::Arc<str>
+);
+
+macro_rules! integer_keys {
+    ($($t:ty),*) => {$(
+        impl CacheKey for $t {
+            #[inline]
+            fn write_key(&self, out: &mut String) {
+                use std::fmt::Write as _;
+                let _ = write!(out, "{self}");
+            }
+        }
+        impl CacheKeys for $t {
+            #[inline]
+            fn write_keys(&self, out: &mut Vec<String>) {
+                out.push(self.to_string());
+            }
+        }
+    )*};
+}
+
+integer_keys!(u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize);
+
+impl<K: CacheKey + ?Sized> CacheKey for &K {
+    #[inline]
+    fn write_key(&self, out: &mut String) {
+        (**self).write_key(out);
+    }
+}
+
+impl<K: CacheKeys + ?Sized> CacheKeys for &K {
+    #[inline]
+    fn write_keys(&self, out: &mut Vec<String>) {
+        (**self).write_keys(out);
+    }
+}
+
+impl<K: CacheKey> CacheKeys for [K] {
+    fn write_keys(&self, out: &mut Vec<String>) {
+        out.extend(self.iter().map(|k| {
+            let mut s = String::new();
+            k.write_key(&mut s);
+            s
+        }));
+    }
+}
+
+impl<K: CacheKey, const N: usize> CacheKeys for [K; N] {
+    fn write_keys(&self, out: &mut Vec<String>) {
+        self[..].write_keys(out);
+    }
+}
+
+impl<K: CacheKey> CacheKeys for Vec<K> {
+    fn write_keys(&self, out: &mut Vec<String>) {
+        self[..].write_keys(out);
+    }
+}
+
+/// The keys as `cache.key` records them.
+pub fn keys<K: CacheKeys + ?Sized>(keys: &K) -> Vec<String> {
+    let mut out = Vec::new();
+    keys.write_keys(&mut out);
+    out
+}
+
+/// A time to live: whole seconds as an integer, or a [`Duration`] (rounded down to seconds).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a time to live",
+    label = "not a TTL",
+    note = "a TTL is an integer number of seconds or a `std::time::Duration`, optionally in an `Option`"
+)]
+pub trait Ttl {
+    /// Seconds, or `None` for no TTL.
+    fn seconds(&self) -> Option<u64>;
+}
+
+impl Ttl for Duration {
+    fn seconds(&self) -> Option<u64> {
+        Some(self.as_secs())
+    }
+}
+
+macro_rules! integer_ttl {
+    ($($t:ty),*) => {$(
+        impl Ttl for $t {
+            fn seconds(&self) -> Option<u64> {
+                // A negative TTL means "no expiry" in some clients; record none.
+                u64::try_from(*self).ok()
+            }
+        }
+    )*};
+}
+
+integer_ttl!(u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize);
+
+impl<T: Ttl> Ttl for Option<T> {
+    fn seconds(&self) -> Option<u64> {
+        self.as_ref().and_then(Ttl::seconds)
+    }
+}
+
+impl<T: Ttl + ?Sized> Ttl for &T {
+    fn seconds(&self) -> Option<u64> {
+        (**self).seconds()
+    }
+}
+
+/// Writes the key data of a cache span: the description and `cache.key`.
+pub fn describe<K: CacheKeys + ?Sized>(data: &SpanData<'_>, keys_of: &K) {
+    let keys = keys(keys_of);
+    data.describe(&keys.join(", "));
+    data.set(
+        "cache.key",
+        Value::Array(keys.into_iter().map(Value::String).collect()),
+    );
+}
+
+/// Where the cache is: configured once, used for every span.
+///
+/// The reference's `CacheSpanTracker`.
+#[derive(Debug, Clone, Default)]
+pub struct CacheTracker {
+    system: Option<Cow<'static, str>>,
+    address: Option<String>,
+    port: Option<u16>,
+}
+
+impl CacheTracker {
+    /// A tracker for a cache system (`redis`, `memcached`, `moka`, ...), recorded as
+    /// `db.system`.
+    pub fn new(system: impl Into<Cow<'static, str>>) -> Self {
+        CacheTracker {
+            system: Some(system.into()),
+            ..Self::default()
+        }
+    }
+
+    /// The server's address and port, recorded as `network.peer.address` and
+    /// `network.peer.port`.
+    pub fn server(mut self, address: impl Into<String>, port: u16) -> Self {
+        self.address = Some(address.into());
+        self.port = Some(port);
+        self
+    }
+
+    /// Starts a `cache.get` span as the current span; [`CacheGet::record`] sets the hit and the
+    /// size from the value read.
+    pub fn get<K: CacheKeys + ?Sized>(&self, key: &K) -> CacheGet {
+        CacheGet {
+            guard: self.operation(Kind::Get, Some(key)).start(),
+        }
+    }
+
+    /// A `cache.put` span, to be given a TTL and size and started.
+    pub fn put<'a, K: CacheKeys + ?Sized>(&'a self, key: &'a K) -> Operation<'a, K> {
+        self.operation(Kind::Put, Some(key))
+    }
+
+    /// Starts a `cache.remove` span as the current span.
+    pub fn remove<K: CacheKeys + ?Sized>(&self, key: &K) -> SpanGuard {
+        self.operation(Kind::Remove, Some(key)).start()
+    }
+
+    /// Starts a `cache.flush` span as the current span.
+    pub fn flush(&self) -> SpanGuard {
+        self.operation::<str>(Kind::Flush, None).start()
+    }
+
+    /// Any operation, to be configured and started.
+    pub fn operation<'a, K: CacheKeys + ?Sized>(
+        &'a self,
+        kind: Kind,
+        key: Option<&'a K>,
+    ) -> Operation<'a, K> {
+        Operation {
+            kind,
+            keys: key,
+            ttl: None,
+            item_size: None,
+            tracker: Some(self),
+        }
+    }
+
+    fn record(&self, data: &SpanData<'_>) {
+        if let Some(system) = &self.system {
+            data.set("db.system", &**system);
+        }
+        if let Some(address) = &self.address {
+            data.set("network.peer.address", address.as_str());
+        }
+        if let Some(port) = self.port {
+            data.set("network.peer.port", port);
+        }
+    }
+}
+
+/// A cache span to be started, for keys of type `K`.
+#[must_use = "a cache span is recorded only once started"]
+pub struct Operation<'a, K: ?Sized = str> {
+    kind: Kind,
+    keys: Option<&'a K>,
+    ttl: Option<u64>,
+    item_size: Option<usize>,
+    tracker: Option<&'a CacheTracker>,
+}
+
+impl<'a, K: CacheKeys + ?Sized> Operation<'a, K> {
+    /// An operation without a tracker.
+    pub fn new(kind: Kind, key: Option<&'a K>) -> Self {
+        Operation {
+            kind,
+            keys: key,
+            ttl: None,
+            item_size: None,
+            tracker: None,
+        }
+    }
+
+    /// `cache.ttl`.
+    pub fn ttl(mut self, ttl: impl Ttl) -> Self {
+        self.ttl = ttl.seconds();
+        self
+    }
+
+    /// `cache.item_size`, in bytes.
+    pub fn item_size(mut self, bytes: usize) -> Self {
+        self.item_size = Some(bytes);
+        self
+    }
+
+    /// Starts the span as the current span (sync code).
+    pub fn start(&self) -> SpanGuard {
+        SpanGuard::start_with(self.kind.op(), "", |data| self.write(data))
+    }
+
+    /// Starts the span without making it current, so that the guard may be held across an
+    /// `.await`.
+    pub fn start_detached(&self) -> SpanGuard {
+        SpanGuard::start_detached(self.kind.op(), "", |data| self.write(data))
+    }
+
+    /// Runs `future` under the span; its output decides the status ([`Outcome`]). For a read,
+    /// prefer [`get`] which also records the hit.
+    pub fn run<F>(&self, future: F) -> Instrumented<F, StatusFn<F::Output>>
+    where
+        F: Future,
+        F::Output: Outcome,
+    {
+        let recording = Recording::start(self.kind.op(), "", |data| self.write(data));
+        Instrumented::new(future, recording, |output, _| output.status())
+    }
+
+    fn write(&self, data: &SpanData<'_>) {
+        if let Some(keys) = self.keys {
+            describe(data, keys);
+        }
+        if let Some(ttl) = self.ttl {
+            data.set("cache.ttl", ttl);
+        }
+        if let Some(size) = self.item_size {
+            data.set("cache.item_size", size);
+        }
+        if let Some(tracker) = self.tracker {
+            tracker.record(data);
+        }
+    }
+}
+
+/// A `cache.get` span in progress.
+#[must_use = "the span ends when the guard is dropped; record the value read first"]
+#[derive(Debug)]
+pub struct CacheGet {
+    guard: SpanGuard,
+}
+
+impl CacheGet {
+    /// Records whether the read found a value.
+    pub fn hit(&self, hit: bool) {
+        self.guard.set_data("cache.hit", hit);
+    }
+
+    /// Records the size in bytes of the value read.
+    pub fn item_size(&self, bytes: usize) {
+        self.guard.set_data("cache.item_size", bytes);
+    }
+
+    /// Records the value read: a hit when it is `Some`, with its size in bytes. Then ends the
+    /// span. The reference's `set_result`.
+    pub fn record<T: AsRef<[u8]>>(self, value: &Option<T>) {
+        self.hit(value.is_some());
+        if let Some(value) = value {
+            self.item_size(value.as_ref().len());
+        }
+        self.guard.finish_with(|_| sentry::protocol::SpanStatus::Ok);
+    }
+
+    /// The underlying guard.
+    pub fn into_guard(self) -> SpanGuard {
+        self.guard
+    }
+}
+
+/// Runs a read (`future`) under a `cache.get` span and records the hit and size from its
+/// output, as `#[instrument_cache_operation(get)]` does.
+pub fn get<K, F>(key: &K, future: F) -> Instrumented<F, StatusFn<F::Output>>
+where
+    K: CacheKeys + ?Sized,
+    F: Future,
+    F::Output: ReadOutcome,
+{
+    let recording = Recording::start(Kind::Get.op(), "", |data| describe(data, key));
+    Instrumented::new(future, recording, |output, data| output.record_read(data))
+}
+
+/// The result of a cache read, for [`get`]: `Option<T>` (hit when `Some`),
+/// `Result<Option<T>, E>` (hit when `Ok(Some)`, `Err` is `internal_error`) and `bool`. The size
+/// is that of a hit value that is bytes or text (`AsRef<[u8]>`).
+pub trait ReadOutcome {
+    /// Writes `cache.hit` (and `cache.item_size`) and returns the status.
+    fn record_read(&self, data: &SpanData<'_>) -> sentry::protocol::SpanStatus;
+}
+
+impl<T: AsRef<[u8]>> ReadOutcome for Option<T> {
+    fn record_read(&self, data: &SpanData<'_>) -> sentry::protocol::SpanStatus {
+        data.set("cache.hit", self.is_some());
+        if let Some(value) = self {
+            data.set("cache.item_size", value.as_ref().len());
+        }
+        sentry::protocol::SpanStatus::Ok
+    }
+}
+
+impl<T: AsRef<[u8]>, E> ReadOutcome for Result<Option<T>, E> {
+    fn record_read(&self, data: &SpanData<'_>) -> sentry::protocol::SpanStatus {
+        match self {
+            Ok(value) => value.record_read(data),
+            Err(_) => sentry::protocol::SpanStatus::InternalError,
+        }
+    }
+}
+
+impl ReadOutcome for bool {
+    fn record_read(&self, data: &SpanData<'_>) -> sentry::protocol::SpanStatus {
+        data.set("cache.hit", *self);
+        sentry::protocol::SpanStatus::Ok
+    }
+}
+
+/// What `#[instrument_cache_operation]` expands into: reading the hit and size from any
+/// returned value. Not a public API.
+#[doc(hidden)]
+pub mod probe {
+    // Dispatch by method resolution, as in `crate::status`: the shape of the returned value
+    // (`Option`, `Result<Option>`, `bool`, anything else), then whether the hit value is bytes.
+
+    use crate::span::SpanData;
+
+    pub struct Read<'a, T: ?Sized>(pub &'a T);
+
+    pub trait HitShape<'a> {
+        type Value: ?Sized;
+        fn __insights_hit(&self, data: &SpanData<'_>) -> Option<&'a Self::Value>;
+    }
+
+    impl<'a, T> HitShape<'a> for Read<'a, Option<T>> {
+        type Value = T;
+        fn __insights_hit(&self, data: &SpanData<'_>) -> Option<&'a T> {
+            data.set("cache.hit", self.0.is_some());
+            self.0.as_ref()
+        }
+    }
+
+    impl<'a, T, E> HitShape<'a> for Read<'a, Result<Option<T>, E>> {
+        type Value = T;
+        fn __insights_hit(&self, data: &SpanData<'_>) -> Option<&'a T> {
+            match self.0 {
+                Ok(found) => Read(found).__insights_hit(data),
+                Err(_) => None,
+            }
+        }
+    }
+
+    impl<'a> HitShape<'a> for Read<'a, bool> {
+        type Value = ();
+        fn __insights_hit(&self, data: &SpanData<'_>) -> Option<&'a ()> {
+            data.set("cache.hit", *self.0);
+            None
+        }
+    }
+
+    impl<'a, E> HitShape<'a> for Read<'a, Result<bool, E>> {
+        type Value = ();
+        fn __insights_hit(&self, data: &SpanData<'_>) -> Option<&'a ()> {
+            if let Ok(hit) = self.0 {
+                data.set("cache.hit", *hit);
+            }
+            None
+        }
+    }
+
+    pub trait NoHitShape {
+        fn __insights_hit(&self, data: &SpanData<'_>) -> Option<&'static ()>;
+    }
+
+    impl<T: ?Sized> NoHitShape for &Read<'_, T> {
+        fn __insights_hit(&self, _: &SpanData<'_>) -> Option<&'static ()> {
+            None
+        }
+    }
+
+    pub struct Size<'a, T: ?Sized>(pub &'a T);
+
+    pub trait BytesSize {
+        fn __insights_size(&self) -> Option<usize>;
+    }
+
+    impl<T: AsRef<[u8]> + ?Sized> BytesSize for Size<'_, T> {
+        fn __insights_size(&self) -> Option<usize> {
+            Some(self.0.as_ref().len())
+        }
+    }
+
+    pub trait NoSize {
+        fn __insights_size(&self) -> Option<usize>;
+    }
+
+    impl<T: ?Sized> NoSize for &Size<'_, T> {
+        fn __insights_size(&self) -> Option<usize> {
+            None
+        }
+    }
+
+    /// Checks the key type at the attribute's `key_param` literal.
+    pub fn key_check<K: super::CacheKeys + ?Sized>(key: &K) -> &K {
+        key
+    }
+
+    /// Checks the TTL type at the attribute's `ttl_param` literal.
+    pub fn ttl_seconds<T: super::Ttl + ?Sized>(ttl: &T) -> Option<u64> {
+        ttl.seconds()
+    }
+}

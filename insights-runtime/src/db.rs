@@ -1,0 +1,553 @@
+//! Database spans for Sentry's Queries page.
+//!
+//! A query span has op `db` (never `db.redis`: Sentry keeps those off the Queries page), the
+//! query as its description, and the data keys Sentry reads: `db.system` (always; it also picks
+//! the SQL dialect Sentry parses the query with), `db.operation`, `db.name`, `db.sql.table`,
+//! `server.address` and `server.port`.
+//!
+//! Sentry groups and shows a query only after parsing it as SQL, so when only a table and an
+//! operation are known (a PostgREST-style client, a key-value call behind a repository) the
+//! description is a real, parameterized statement for them: `SELECT * FROM users WHERE email =
+//! $1`. Filter *values* never appear, only the column names.
+//!
+//! ```
+//! use insights_runtime::db::{Operation, Query};
+//!
+//! // A query you have the text of.
+//! let span = Query::sql("SELECT id FROM users WHERE email = $1")
+//!     .table("users")
+//!     .operation(Operation::Select)
+//!     .start();
+//! // ... run it ...
+//! span.finish_with_outcome(&Ok::<_, ()>(()));
+//!
+//! // A client that only knows the table, the operation and the filtered columns.
+//! let query = Query::table_operation("users", Operation::Select).filters(&["email"]);
+//! assert_eq!(query.description(), "SELECT * FROM users WHERE email = $1");
+//! ```
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+use std::future::Future;
+use std::sync::OnceLock;
+
+use crate::future::{Instrumented, Recording, StatusFn};
+use crate::span::{SpanData, SpanGuard};
+use crate::status::Outcome;
+
+/// The op of every database span.
+pub const OP: &str = "db";
+
+static DEFAULT_SYSTEM: OnceLock<Box<str>> = OnceLock::new();
+
+/// `db.system` when a span names none: `postgresql` until [`set_default_system`] is called.
+pub fn default_system() -> &'static str {
+    DEFAULT_SYSTEM.get().map_or("postgresql", |s| s)
+}
+
+/// Sets the process-wide default `db.system` (an OpenTelemetry id: `postgresql`, `mysql`,
+/// `sqlite`, `mssql`, ...). Call it once at start-up, before any span is recorded; a second
+/// call changes nothing and returns the system already set.
+///
+/// ```
+/// insights_runtime::db::set_default_system("sqlite").unwrap();
+/// assert_eq!(insights_runtime::db::default_system(), "sqlite");
+/// assert!(insights_runtime::db::set_default_system("mysql").is_err());
+/// ```
+pub fn set_default_system(system: &str) -> Result<(), AlreadySet> {
+    let mut fresh = false;
+    DEFAULT_SYSTEM.get_or_init(|| {
+        fresh = true;
+        system.into()
+    });
+    if fresh {
+        Ok(())
+    } else {
+        Err(AlreadySet(default_system()))
+    }
+}
+
+/// [`set_default_system`] was called before; holds the system it set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AlreadySet(pub &'static str);
+
+impl std::fmt::Display for AlreadySet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the default db.system is already set to `{}`", self.0)
+    }
+}
+
+impl std::error::Error for AlreadySet {}
+
+/// What a query does to its table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Operation {
+    /// Reads rows.
+    Select,
+    /// Adds rows.
+    Insert,
+    /// Changes rows.
+    Update,
+    /// Removes rows.
+    Delete,
+    /// Adds or changes rows. Recorded as an `INSERT`, the statement it starts with in every
+    /// dialect.
+    Upsert,
+}
+
+impl Operation {
+    /// Every operation, in the order of [`Operation::NAMES`].
+    pub const ALL: [Operation; 5] = [
+        Operation::Select,
+        Operation::Insert,
+        Operation::Update,
+        Operation::Delete,
+        Operation::Upsert,
+    ];
+
+    /// The names [`Operation::from_name`] accepts (in any case).
+    pub const NAMES: [&'static str; 5] = ["select", "insert", "update", "delete", "upsert"];
+
+    /// The operation named `name`, in any case (`"select"`, `"SELECT"`).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::NAMES
+            .iter()
+            .position(|n| n.eq_ignore_ascii_case(name))
+            .map(|i| Self::ALL[i])
+    }
+
+    /// The SQL verb, as `db.operation` records it: `SELECT`, `INSERT`, `UPDATE`, `DELETE`.
+    pub fn verb(self) -> &'static str {
+        match self {
+            Operation::Select => "SELECT",
+            Operation::Insert | Operation::Upsert => "INSERT",
+            Operation::Update => "UPDATE",
+            Operation::Delete => "DELETE",
+        }
+    }
+}
+
+impl std::str::FromStr for Operation {
+    type Err = UnknownOperation;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::from_name(s).ok_or(UnknownOperation)
+    }
+}
+
+/// A name that is not one of [`Operation::NAMES`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnknownOperation;
+
+impl std::fmt::Display for UnknownOperation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "unknown database operation; expected one of {:?}",
+            Operation::NAMES
+        )
+    }
+}
+
+impl std::error::Error for UnknownOperation {}
+
+/// A database span to be started: the description and data of one query.
+///
+/// Built with [`Query::sql`] (the query text is known) or [`Query::table_operation`] (only the
+/// table and operation are), then started with [`start`](Self::start) in sync code,
+/// [`start_detached`](Self::start_detached) when the guard is held across an `.await`, or
+/// [`run`](Self::run) to put a future under it.
+#[derive(Debug, Clone)]
+#[must_use = "a query span is recorded only once started"]
+pub struct Query<'a> {
+    sql: Option<&'a str>,
+    system: Option<&'a str>,
+    db_name: Option<&'a str>,
+    table: Option<&'a str>,
+    /// The operation a description is built for (no SQL given).
+    statement_for: Option<Operation>,
+    /// `db.operation`, as given; upper-cased when recorded.
+    operation: Option<&'a str>,
+    filters: &'a [&'a str],
+    server: Option<(&'a str, u16)>,
+}
+
+impl<'a> Query<'a> {
+    /// A span whose description is `sql`, kept verbatim: write it with placeholders (`$1`,
+    /// `?`, `%s`, `:name`), never with values.
+    pub fn sql(sql: &'a str) -> Self {
+        Query {
+            sql: Some(sql),
+            system: None,
+            db_name: None,
+            table: None,
+            statement_for: None,
+            operation: None,
+            filters: &[],
+            server: None,
+        }
+    }
+
+    /// A span for `operation` on `table`, described by a parameterized statement built for
+    /// them (see [`statement`]).
+    pub fn table_operation(table: &'a str, operation: Operation) -> Self {
+        Query {
+            table: Some(table),
+            statement_for: Some(operation),
+            operation: Some(operation.verb()),
+            sql: None,
+            ..Self::sql("")
+        }
+    }
+
+    /// The filtered columns, for a description built from the table and operation: each
+    /// becomes `column = <placeholder>` in the `WHERE` clause (for an insert, a column of the
+    /// `VALUES`). The reference's `trace_supabase_query(table, operation, filters)`.
+    pub fn filters(mut self, columns: &'a [&'a str]) -> Self {
+        self.filters = columns;
+        self
+    }
+
+    /// `db.system` (default: [`default_system`]).
+    pub fn system(mut self, system: &'a str) -> Self {
+        self.system = Some(system);
+        self
+    }
+
+    /// `db.name`.
+    pub fn db_name(mut self, name: &'a str) -> Self {
+        self.db_name = Some(name);
+        self
+    }
+
+    /// `db.sql.table`.
+    pub fn table(mut self, table: &'a str) -> Self {
+        self.table = Some(table);
+        self
+    }
+
+    /// `db.operation`.
+    pub fn operation(mut self, operation: Operation) -> Self {
+        self.operation = Some(operation.verb());
+        self
+    }
+
+    /// `db.operation` by name, for operations [`Operation`] does not list (`MERGE`, `CALL`);
+    /// recorded upper-cased, as Sentry shows it.
+    pub fn operation_name(mut self, operation: &'a str) -> Self {
+        self.operation = Some(operation);
+        self
+    }
+
+    /// `server.address` and `server.port`.
+    pub fn server(mut self, address: &'a str, port: u16) -> Self {
+        self.server = Some((address, port));
+        self
+    }
+
+    /// The span's `db.system`.
+    pub fn system_name(&self) -> &'a str {
+        match self.system {
+            Some(system) => system,
+            None => default_system(),
+        }
+    }
+
+    /// The span's description: the SQL given, or the statement built from the table and
+    /// operation.
+    pub fn description(&self) -> Cow<'a, str> {
+        match (self.sql, self.table, self.statement_for) {
+            (Some(sql), _, _) => Cow::Borrowed(sql),
+            (None, Some(table), Some(operation)) => Cow::Owned(statement(
+                self.system_name(),
+                table,
+                operation,
+                self.filters,
+            )),
+            // Unreachable through the constructors.
+            _ => Cow::Borrowed(""),
+        }
+    }
+
+    /// Writes the span's data fields (not the description).
+    pub fn record(&self, data: &SpanData<'_>) {
+        data.set("db.system", self.system_name());
+        if let Some(name) = self.db_name {
+            data.set("db.name", name);
+        }
+        if let Some(table) = self.table {
+            data.set("db.sql.table", table);
+        }
+        if let Some(operation) = self.operation {
+            if operation.bytes().any(|b| b.is_ascii_lowercase()) {
+                data.set("db.operation", operation.to_ascii_uppercase());
+            } else {
+                data.set("db.operation", operation);
+            }
+        }
+        if let Some((address, port)) = self.server {
+            data.set("server.address", address);
+            data.set("server.port", port);
+        }
+    }
+
+    /// Starts the span as the current span (sync code).
+    pub fn start(&self) -> SpanGuard {
+        SpanGuard::start_with(OP, "", |data| self.write(data))
+    }
+
+    /// Starts the span without making it current, so that the guard may be held across an
+    /// `.await`.
+    pub fn start_detached(&self) -> SpanGuard {
+        SpanGuard::start_detached(OP, "", |data| self.write(data))
+    }
+
+    /// Starts the span for a future that has not been polled yet.
+    pub fn recording(&self) -> Option<Recording> {
+        Recording::start(OP, "", |data| self.write(data))
+    }
+
+    /// Runs `future` under the span; its output decides the status ([`Outcome`]).
+    ///
+    /// ```
+    /// use insights_runtime::db::Query;
+    ///
+    /// # async fn fetch() -> Result<u64, std::io::Error> { Ok(1) }
+    /// # futures_executor::block_on(async {
+    /// let count = Query::sql("SELECT count(*) FROM users").run(fetch()).await?;
+    /// # Ok::<_, std::io::Error>(()) }).unwrap();
+    /// ```
+    pub fn run<F>(&self, future: F) -> Instrumented<F, StatusFn<F::Output>>
+    where
+        F: Future,
+        F::Output: Outcome,
+    {
+        Instrumented::new(future, self.recording(), |output, _| output.status())
+    }
+
+    /// Writes the description and the data fields on a span being started.
+    pub fn write(&self, data: &SpanData<'_>) {
+        data.describe(&self.description());
+        self.record(data);
+    }
+}
+
+/// A parameterized statement for `operation` on `table`, valid SQL in `system`'s dialect.
+///
+/// Sentry parses each query description before it groups and shows it; this gives a client
+/// that knows only the table, the operation and the filtered columns a description that parses.
+/// It is stable per (system, table, operation, filters). Placeholders are `$1, $2, ..` for
+/// PostgreSQL, `@p1, ..` for SQL Server and `?` elsewhere; names that are not plain identifiers,
+/// or are reserved words, are quoted in the dialect's way.
+///
+/// | operation | statement |
+/// |---|---|
+/// | select | `SELECT * FROM t [WHERE a = $1 AND b = $2]` |
+/// | insert, upsert | `INSERT INTO t (a, b) VALUES ($1, $2)`, or `INSERT INTO t VALUES ($1)` without columns |
+/// | update | `UPDATE t SET changed = $1 [WHERE a = $2]`: the changed columns are not known, `changed` stands for them |
+/// | delete | `DELETE FROM t [WHERE a = $1]` |
+///
+/// ```
+/// use insights_runtime::db::{statement, Operation};
+///
+/// assert_eq!(statement("postgresql", "users", Operation::Delete, &["id"]), "DELETE FROM users WHERE id = $1");
+/// assert_eq!(statement("mysql", "order", Operation::Select, &[]), "SELECT * FROM `order`");
+/// ```
+pub fn statement(system: &str, table: &str, operation: Operation, filters: &[&str]) -> String {
+    let dialect = Dialect::of(system);
+    let mut out = String::with_capacity(64);
+    let mut next = 1;
+    let mut placeholder = |out: &mut String| {
+        dialect.placeholder(out, next);
+        next += 1;
+    };
+    let table = dialect.quote(table);
+    match operation {
+        Operation::Select => {
+            let _ = write!(out, "SELECT * FROM {table}");
+        }
+        Operation::Delete => {
+            let _ = write!(out, "DELETE FROM {table}");
+        }
+        Operation::Update => {
+            let _ = write!(out, "UPDATE {table} SET changed = ");
+            placeholder(&mut out);
+        }
+        Operation::Insert | Operation::Upsert => {
+            let _ = write!(out, "INSERT INTO {table} ");
+            if !filters.is_empty() {
+                out.push('(');
+                for (i, column) in filters.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    out.push_str(&dialect.quote(column));
+                }
+                out.push_str(") ");
+            }
+            out.push_str("VALUES (");
+            for i in 0..filters.len().max(1) {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                placeholder(&mut out);
+            }
+            out.push(')');
+            return out;
+        }
+    }
+    for (i, column) in filters.iter().enumerate() {
+        out.push_str(if i == 0 { " WHERE " } else { " AND " });
+        out.push_str(&dialect.quote(column));
+        out.push_str(" = ");
+        placeholder(&mut out);
+    }
+    out
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Dialect {
+    Postgres,
+    MySql,
+    MsSql,
+    Other,
+}
+
+impl Dialect {
+    fn of(system: &str) -> Self {
+        match system.to_ascii_lowercase().as_str() {
+            "postgresql" | "postgres" | "cockroachdb" | "redshift" => Dialect::Postgres,
+            "mysql" | "mariadb" => Dialect::MySql,
+            "mssql" | "sqlserver" => Dialect::MsSql,
+            _ => Dialect::Other,
+        }
+    }
+
+    fn placeholder(self, out: &mut String, n: usize) {
+        let _ = match self {
+            Dialect::Postgres => write!(out, "${n}"),
+            Dialect::MsSql => write!(out, "@p{n}"),
+            Dialect::MySql | Dialect::Other => write!(out, "?"),
+        };
+    }
+
+    /// `name` as an identifier: as it is when it is plain (dotted parts of a letter then
+    /// letters, digits and `_`, not reserved), quoted otherwise (Oracle, for one, rejects a
+    /// leading `_`).
+    fn quote(self, name: &str) -> Cow<'_, str> {
+        let plain = !name.is_empty()
+            && name.split('.').all(|part| {
+                let mut chars = part.chars();
+                chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+                    && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+                    && !RESERVED.contains(&part.to_ascii_lowercase().as_str())
+            });
+        if plain {
+            return Cow::Borrowed(name);
+        }
+        let (open, close) = match self {
+            Dialect::MySql => ('`', '`'),
+            Dialect::MsSql => ('[', ']'),
+            Dialect::Postgres | Dialect::Other => ('"', '"'),
+        };
+        let mut quoted = String::with_capacity(name.len() + 2);
+        quoted.push(open);
+        for c in name.chars() {
+            // A closing quote inside a quoted name is written twice in every dialect.
+            if c == close {
+                quoted.push(c);
+            }
+            quoted.push(c);
+        }
+        quoted.push(close);
+        Cow::Owned(quoted)
+    }
+}
+
+/// Words that cannot be a table or column name unquoted in at least one common dialect.
+const RESERVED: &[&str] = &[
+    "all",
+    "alter",
+    "and",
+    "any",
+    "as",
+    "asc",
+    "between",
+    "by",
+    "case",
+    "check",
+    "column",
+    "constraint",
+    "create",
+    "cross",
+    "current_date",
+    "current_time",
+    "current_timestamp",
+    "current_user",
+    "default",
+    "delete",
+    "desc",
+    "distinct",
+    "drop",
+    "else",
+    "end",
+    "except",
+    "exists",
+    "false",
+    "fetch",
+    "for",
+    "foreign",
+    "from",
+    "full",
+    "grant",
+    "group",
+    "having",
+    "in",
+    "index",
+    "inner",
+    "insert",
+    "intersect",
+    "into",
+    "is",
+    "join",
+    "key",
+    "left",
+    "like",
+    "limit",
+    "natural",
+    "not",
+    "null",
+    "offset",
+    "on",
+    "or",
+    "order",
+    "outer",
+    "primary",
+    "references",
+    "right",
+    "rows",
+    "select",
+    "session_user",
+    "set",
+    "some",
+    "table",
+    "then",
+    "to",
+    "true",
+    "union",
+    "unique",
+    "update",
+    "user",
+    "using",
+    "values",
+    "when",
+    "where",
+    "window",
+    "with",
+];
+
+/// Checks the type of the attribute's `query_param` at its literal. Not a public API.
+#[doc(hidden)]
+pub fn query_text<Q: AsRef<str> + ?Sized>(query: &Q) -> &str {
+    query.as_ref()
+}

@@ -1,0 +1,209 @@
+//! Database spans: `#[instrument_db_operation]`, the `db::Query` builder, and real SQLite
+//! queries under them.
+
+mod common;
+
+use common::{capture_one, root_id, span};
+use futures::executor::block_on;
+use insights_runtime::db::{Operation, Query};
+use insights_runtime::instrument_db_operation;
+use rusqlite::Connection;
+use sentry::protocol::{Span, SpanStatus, Value};
+use sqlparser::dialect::dialect_from_str;
+use sqlparser::parser::Parser;
+
+/// Parses `span`'s description the way Sentry does: under the dialect of its `db.system`.
+fn assert_parses(span: &Span) {
+    let system = span
+        .data
+        .get("db.system")
+        .and_then(Value::as_str)
+        .expect("db.system");
+    let description = span.description.as_deref().expect("description");
+    let dialect = dialect_from_str(system).expect("a dialect for db.system");
+    if let Err(e) = Parser::parse_sql(dialect.as_ref(), description) {
+        panic!("{system}: {description:?} does not parse: {e}");
+    }
+}
+
+fn str_data<'a>(span: &'a Span, key: &str) -> Option<&'a str> {
+    span.data.get(key).and_then(Value::as_str)
+}
+
+thread_local! {
+    // One in-memory database a test (each test runs on its own thread).
+    static DB: Connection = {
+        let conn = Connection::open_in_memory().expect("sqlite");
+        conn.execute_batch(
+            "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT NOT NULL UNIQUE);
+             INSERT INTO users (email) VALUES ('ada@example.com'), ('alan@example.com');",
+        )
+        .expect("schema");
+        conn
+    };
+}
+
+fn with_db<R>(f: impl FnOnce(&Connection) -> R) -> R {
+    DB.with(f)
+}
+
+/// The reference's decorator form: table and operation, by position.
+#[instrument_db_operation("users", "select", system = "sqlite", db_name = "main")]
+fn count_users() -> rusqlite::Result<i64> {
+    with_db(|db| db.query_row("SELECT count(*) FROM users", [], |r| r.get(0)))
+}
+
+#[instrument_db_operation(table = "users", operation = "insert", system = "sqlite")]
+fn insert_user(email: &str) -> rusqlite::Result<usize> {
+    with_db(|db| db.execute("INSERT INTO users (email) VALUES (?1)", [email]))
+}
+
+#[instrument_db_operation(
+    query = "SELECT email FROM users WHERE id = ?1",
+    table = "users",
+    operation = "select",
+    system = "sqlite"
+)]
+fn email_of(id: i64) -> rusqlite::Result<Option<String>> {
+    with_db(|db| {
+        let mut stmt = db.prepare("SELECT email FROM users WHERE id = ?1")?;
+        let mut rows = stmt.query([id])?;
+        rows.next()?.map(|r| r.get(0)).transpose()
+    })
+}
+
+#[instrument_db_operation(query_param = "sql", system = "sqlite")]
+fn run_sql(sql: &str) -> rusqlite::Result<usize> {
+    with_db(|db| db.execute(sql, []))
+}
+
+#[instrument_db_operation("users", "delete")]
+async fn delete_user(id: i64) -> Result<usize, String> {
+    tokio::task::yield_now().await;
+    let _ = id;
+    Ok(1)
+}
+
+#[instrument_db_operation(
+    query = "MERGE INTO users USING staged ON users.id = staged.id WHEN MATCHED THEN UPDATE SET email = staged.email",
+    operation = "merge",
+    table = "users"
+)]
+fn merge_users() {}
+
+#[test]
+fn positional_table_and_operation_around_a_real_query() {
+    let tx = capture_one(|| assert_eq!(count_users(), Ok(2)));
+    let s = &tx.spans[0];
+    assert_eq!(s.op.as_deref(), Some("db"));
+    assert_eq!(s.description.as_deref(), Some("SELECT * FROM users"));
+    assert_eq!(s.parent_span_id, Some(root_id(&tx)));
+    assert_eq!(s.status, Some(SpanStatus::Ok));
+    assert_eq!(str_data(s, "db.system"), Some("sqlite"));
+    assert_eq!(str_data(s, "db.name"), Some("main"));
+    assert_eq!(str_data(s, "db.sql.table"), Some("users"));
+    assert_eq!(str_data(s, "db.operation"), Some("SELECT"));
+    assert_eq!(s.data.len(), 4);
+    assert_parses(s);
+}
+
+#[test]
+fn a_failing_query_is_internal_error() {
+    let tx = capture_one(|| {
+        assert!(insert_user("x@example.com").is_ok());
+        // The UNIQUE constraint makes the second insert fail in SQLite itself.
+        assert!(insert_user("x@example.com").is_err());
+    });
+    assert_eq!(tx.spans.len(), 2);
+    assert_eq!(tx.spans[0].status, Some(SpanStatus::Ok));
+    assert_eq!(tx.spans[1].status, Some(SpanStatus::InternalError));
+    for s in &tx.spans {
+        assert_eq!(
+            s.description.as_deref(),
+            Some("INSERT INTO users VALUES (?)")
+        );
+        assert_eq!(str_data(s, "db.operation"), Some("INSERT"));
+        assert_parses(s);
+    }
+}
+
+#[test]
+fn a_given_query_is_kept_verbatim() {
+    let tx = capture_one(|| assert_eq!(email_of(1), Ok(Some("ada@example.com".to_owned()))));
+    let s = &tx.spans[0];
+    assert_eq!(
+        s.description.as_deref(),
+        Some("SELECT email FROM users WHERE id = ?1")
+    );
+    assert_eq!(str_data(s, "db.sql.table"), Some("users"));
+    assert_eq!(str_data(s, "db.operation"), Some("SELECT"));
+    assert_parses(s);
+}
+
+#[test]
+fn query_param_takes_the_description_from_the_argument() {
+    let sql = "UPDATE users SET email = lower(email) WHERE id = 1";
+    let tx = capture_one(|| assert_eq!(run_sql(sql), Ok(1)));
+    let s = span(&tx, sql);
+    assert_eq!(str_data(s, "db.system"), Some("sqlite"));
+    assert!(!s.data.contains_key("db.operation"));
+    assert_parses(s);
+    let tx = capture_one(|| assert!(run_sql("SELEC nonsense").is_err()));
+    assert_eq!(tx.spans[0].status, Some(SpanStatus::InternalError));
+}
+
+#[test]
+fn async_db_operation_with_the_default_system() {
+    let tx = capture_one(|| assert_eq!(block_on(delete_user(4)), Ok(1)));
+    let s = &tx.spans[0];
+    assert_eq!(s.description.as_deref(), Some("DELETE FROM users"));
+    assert_eq!(str_data(s, "db.system"), Some("postgresql"));
+    assert_eq!(str_data(s, "db.operation"), Some("DELETE"));
+    assert_parses(s);
+}
+
+#[test]
+fn any_operation_name_with_a_query() {
+    let tx = capture_one(merge_users);
+    let s = &tx.spans[0];
+    assert_eq!(str_data(s, "db.operation"), Some("MERGE"));
+    assert_parses(s);
+}
+
+#[test]
+fn the_builder_in_sync_and_async_code() {
+    let tx = capture_one(|| {
+        let guard = Query::table_operation("users", Operation::Select)
+            .filters(&["email"])
+            .system("postgresql")
+            .server("db.internal", 5432)
+            .start();
+        // A span started now is a child of the query span.
+        drop(insights_runtime::span::SpanGuard::start("inner", "inner"));
+        guard.finish_with_outcome(&Ok::<_, ()>(()));
+
+        let detached = Query::sql("SELECT 1").start_detached();
+        drop(insights_runtime::span::SpanGuard::start(
+            "sibling", "sibling",
+        ));
+        drop(detached);
+
+        let ran = block_on(
+            Query::sql("SELECT 2")
+                .system("mysql")
+                .run(async { Err::<(), _>("down") }),
+        );
+        assert!(ran.is_err());
+    });
+    let s = span(&tx, "SELECT * FROM users WHERE email = $1");
+    assert_eq!(str_data(s, "server.address"), Some("db.internal"));
+    assert_eq!(s.data.get("server.port"), Some(&Value::from(5432)));
+    assert_eq!(str_data(s, "db.operation"), Some("SELECT"));
+    assert_parses(s);
+    assert_eq!(span(&tx, "inner").parent_span_id, Some(s.span_id));
+    assert_eq!(span(&tx, "sibling").parent_span_id, Some(root_id(&tx)));
+    assert_eq!(span(&tx, "SELECT 1").parent_span_id, Some(root_id(&tx)));
+    let failed = span(&tx, "SELECT 2");
+    assert_eq!(failed.status, Some(SpanStatus::InternalError));
+    assert_eq!(str_data(failed, "db.system"), Some("mysql"));
+}
