@@ -25,7 +25,7 @@ use crate::plan::Plan;
 /// Records each call of the function as a span, a child of the span that is current when it is
 /// called.
 ///
-/// ```ignore
+/// ```text
 /// #[traced]                                      // op "function", description the fn name
 /// #[traced(op = "http.client", description = "fetch profile")]
 /// #[traced(transaction = "nightly-import", op = "batch")]
@@ -44,7 +44,7 @@ pub fn traced(args: TokenStream, item: TokenStream) -> TokenStream {
 
 /// Records each call of the function as a database span for Sentry's Queries page.
 ///
-/// ```ignore
+/// ```text
 /// #[instrument_db_operation("users", "select")]
 /// #[instrument_db_operation(table = "users", operation = "select", system = "sqlite", db_name = "app")]
 /// #[instrument_db_operation(query = "SELECT * FROM users WHERE id = $1", table = "users")]
@@ -60,7 +60,7 @@ pub fn instrument_db_operation(args: TokenStream, item: TokenStream) -> TokenStr
 
 /// Records each call of the function as a cache span for Sentry's Caches page.
 ///
-/// ```ignore
+/// ```text
 /// #[instrument_cache_operation(get, key_param = "key")]
 /// #[instrument_cache_operation(put, key_param = "key", ttl = 3600, value_param = "value")]
 /// #[instrument_cache_operation(remove, key_param = "keys")]

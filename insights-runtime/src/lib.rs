@@ -9,6 +9,9 @@
 //!   `internal_error`, a panic → `internal_error`, a future dropped early → `cancelled`.
 //! * [`span::SpanGuard`] and [`future::FutureExt::traced`] do the same for code that cannot
 //!   carry an attribute.
+//! * [`#[instrument_db_operation]`](instrument_db_operation) and [`db::Query`] record
+//!   database spans for the Queries page; [`#[instrument_cache_operation]`](instrument_cache_operation)
+//!   and [`cache::CacheTracker`] cache spans for the Caches page.
 //! * [`console`] prints finished transactions as span trees, for development without a Sentry
 //!   project.
 //!
@@ -121,8 +124,93 @@ pub mod status;
 #[doc(inline)]
 pub use insights_macros::traced;
 
+/// Records each call of a function as a database span for Sentry's Queries page.
+///
+/// A drop-in for the reference decorator: `#[instrument_db_operation("users", "select")]`
+/// (table, operation) is the same as
+/// `#[instrument_db_operation(table = "users", operation = "select")]`. The span has op `db`,
+/// the data [`db::Query`] records, and a status from the outcome as for [`traced`].
+///
+/// | argument | meaning |
+/// |---|---|
+/// | `table = "users"` (or first, by position) | `db.sql.table` |
+/// | `operation = "select"` (or second, by position) | `db.operation`, upper-cased; `select`, `insert`, `update`, `delete` or `upsert` when the description is built from the table, any name with `query`/`query_param` |
+/// | `query = "SELECT .. WHERE id = $1"` | the description, verbatim (write placeholders, never values) |
+/// | `query_param = "sql"` | the description is the value of this parameter (`AsRef<str>`), read only when a span is recorded |
+/// | `system = "sqlite"` | `db.system` (default: [`db::default_system`], `postgresql` until set) |
+/// | `db_name = "app"` | `db.name` |
+/// | `crate = path` | as for [`traced`] |
+///
+/// Without `query` or `query_param`, the description is a parameterized statement for the table
+/// and operation that Sentry's SQL parser accepts ([`db::statement`]), such as
+/// `SELECT * FROM users`.
+///
+/// ```
+/// use insights_runtime::instrument_db_operation;
+///
+/// #[instrument_db_operation("users", "select", system = "sqlite")]
+/// fn count_users(conn: &Vec<&str>) -> Result<usize, String> {
+///     Ok(conn.len())
+/// }
+///
+/// #[instrument_db_operation(query = "SELECT email FROM users WHERE id = $1", table = "users")]
+/// async fn email_of(id: u64) -> Result<Option<String>, std::io::Error> {
+///     Ok(Some(format!("user{id}@example.com")))
+/// }
+///
+/// #[instrument_db_operation(query_param = "sql")]
+/// fn execute(sql: &str) -> Result<u64, String> {
+///     Ok(sql.len() as u64)
+/// }
+/// # assert_eq!(count_users(&vec!["a"]), Ok(1));
+/// # assert_eq!(execute("DELETE FROM sessions"), Ok(20));
+/// ```
 #[doc(inline)]
-pub use insights_macros::{instrument_cache_operation, instrument_db_operation};
+pub use insights_macros::instrument_db_operation;
+
+/// Records each call of a function as a cache span for Sentry's Caches page.
+///
+/// The operation comes first, as a bare word or a string: `get`, `put`, `remove` or `flush`
+/// (op `cache.get`, ..). `key_param` names the parameter holding the key (required but for
+/// `flush`): a [`cache::CacheKeys`] (`&str`, `String`, `Cow<str>`, integers, or a slice, array
+/// or `Vec` of them for several keys), checked at compile time. The key is read before the body
+/// runs, and only when a span is recorded; the description is the keys joined with `", "`, and
+/// `cache.key` their array.
+///
+/// * `get`: `cache.hit` and `cache.item_size` come from the returned value: `Option<T>` (a hit
+///   is `Some`), `Result<Option<T>, E>` (a hit is `Ok(Some)`; `Err` is `internal_error` and
+///   records no hit) or `bool`. The size is the byte length of a hit value that is text or
+///   bytes (`AsRef<[u8]>`: `String`, `Vec<u8>`, `bytes::Bytes`, ..); other values get no size.
+/// * `put`: `ttl = 3600` (seconds) or `ttl_param = "ttl"` (an integer or a `Duration`, see
+///   [`cache::Ttl`]) for `cache.ttl`; `value_param = "value"` for `cache.item_size`.
+/// * every kind: `crate = path`, as for [`traced`].
+///
+/// ```
+/// use std::collections::HashMap;
+/// use insights_runtime::instrument_cache_operation;
+///
+/// #[instrument_cache_operation(get, key_param = "key")]
+/// fn lookup(map: &HashMap<String, String>, key: &str) -> Option<String> {
+///     map.get(key).cloned()
+/// }
+///
+/// #[instrument_cache_operation(put, key_param = "key", ttl = 3600, value_param = "value")]
+/// fn store(map: &mut HashMap<String, String>, key: &str, value: String) {
+///     map.insert(key.to_owned(), value);
+/// }
+///
+/// #[instrument_cache_operation(remove, key_param = "keys")]
+/// fn evict(map: &mut HashMap<String, String>, keys: &[&str]) {
+///     keys.iter().for_each(|k| drop(map.remove(*k)));
+/// }
+///
+/// let mut map = HashMap::new();
+/// store(&mut map, "user:1", "Ada".to_owned());
+/// assert_eq!(lookup(&map, "user:1").as_deref(), Some("Ada"));
+/// evict(&mut map, &["user:1"]);
+/// ```
+#[doc(inline)]
+pub use insights_macros::instrument_cache_operation;
 
 /// What the attributes expand into. Not a public API: it changes without notice.
 #[doc(hidden)]
