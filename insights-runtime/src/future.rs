@@ -30,6 +30,8 @@ use crate::status::Outcome;
 /// [`Instrumented::new`].
 pub struct Recording {
     span: TransactionOrSpan,
+    /// A transaction started for this span (a queue consumer's), ended with it.
+    root: Option<TransactionOrSpan>,
     hub: Arc<Hub>,
 }
 
@@ -67,10 +69,23 @@ impl Recording {
             let parent = hub.configure_scope(|scope| scope.get_span());
             let span = open(hub, parent.as_ref(), op, description, root)?;
             data(&SpanData::new(&span));
-            let fork = Arc::new(Hub::new_from_top(hub));
-            fork.configure_scope(|scope| scope.set_span(Some(span.clone())));
-            Some(Recording { span, hub: fork })
+            Some(Recording::on_fork(hub, span, None))
         })
+    }
+
+    /// A recording of `span` on a hub forked from `hub`, ending `root` with it.
+    pub(crate) fn on_fork(
+        hub: &Arc<Hub>,
+        span: TransactionOrSpan,
+        root: Option<TransactionOrSpan>,
+    ) -> Self {
+        let fork = Arc::new(Hub::new_from_top(hub));
+        fork.configure_scope(|scope| scope.set_span(Some(span.clone())));
+        Recording {
+            span,
+            root,
+            hub: fork,
+        }
     }
 
     /// The span being recorded.
@@ -79,10 +94,16 @@ impl Recording {
     }
 
     fn end(self, status: impl FnOnce(&SpanData<'_>) -> SpanStatus) {
-        set_status_if_unset(&self.span, status);
+        let status = set_status_if_unset(&self.span, status);
         // Finishing a transaction applies the current hub's scope to it; this is that hub.
         let _current = HubSwitchGuard::new(self.hub);
         self.span.finish();
+        if let Some(root) = self.root {
+            // A consumer's transaction carries its span's status: Sentry's queue error rate is
+            // computed from transactions.
+            set_status_if_unset(&root, |_| status);
+            root.finish();
+        }
     }
 }
 

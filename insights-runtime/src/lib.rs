@@ -46,6 +46,7 @@ pub mod cache;
 pub mod console;
 pub mod db;
 pub mod future;
+pub mod queue;
 pub mod span;
 pub mod status;
 
@@ -218,7 +219,7 @@ pub mod __private {
     pub use crate::future::{Instrumented, Recording};
     pub use crate::span::{SpanData, SpanGuard};
     pub use crate::status::{AnyProbe, Probe, ResultProbe};
-    pub use crate::{cache, db};
+    pub use crate::{cache, db, queue};
     pub use sentry::protocol::SpanStatus;
 
     /// Runs the body of a sync function. Calling through an `FnOnce` bound makes the closure

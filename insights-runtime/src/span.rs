@@ -48,6 +48,8 @@ pub struct SpanGuard {
 
 struct Active {
     span: TransactionOrSpan,
+    /// A transaction this guard started for its span (a queue consumer's), ended with it.
+    root: Option<TransactionOrSpan>,
     /// The hub whose current span this guard replaced, and the span to put back; `None` for a
     /// detached guard.
     restore: Option<(Arc<Hub>, Option<TransactionOrSpan>)>,
@@ -179,6 +181,7 @@ impl SpanGuard {
                 scope.set_span(Some(span.clone()));
                 Some(Active {
                     span,
+                    root: None,
                     restore: Some((Arc::clone(hub), previous)),
                 })
             })
@@ -205,6 +208,7 @@ impl SpanGuard {
             let span = open(hub, parent.as_ref(), op, description, &Root::ChildOnly)?;
             Some(Active {
                 span,
+                root: None,
                 restore: None,
             })
         });
@@ -212,6 +216,26 @@ impl SpanGuard {
             data(&SpanData::new(&active.span));
         }
         SpanGuard { active }
+    }
+
+    /// Makes `span` current on `hub`, ending `root` with it (sync queue consumers).
+    pub(crate) fn current(
+        hub: &Arc<Hub>,
+        span: TransactionOrSpan,
+        root: Option<TransactionOrSpan>,
+    ) -> Self {
+        let previous = hub.configure_scope(|scope| {
+            let previous = scope.get_span();
+            scope.set_span(Some(span.clone()));
+            previous
+        });
+        SpanGuard {
+            active: Some(Active {
+                span,
+                root,
+                restore: Some((Arc::clone(hub), previous)),
+            }),
+        }
     }
 
     /// Whether a span is being recorded.
@@ -259,7 +283,10 @@ impl SpanGuard {
     #[inline]
     pub fn finish_with(mut self, status: impl FnOnce(&SpanData<'_>) -> SpanStatus) {
         if let Some(active) = self.active.take() {
-            set_status_if_unset(&active.span, status);
+            let status = set_status_if_unset(&active.span, status);
+            if let Some(root) = &active.root {
+                set_status_if_unset(root, |_| status);
+            }
             active.end();
         }
     }
@@ -270,11 +297,18 @@ impl SpanGuard {
 
 impl Active {
     fn end(self) {
-        let Active { span, restore } = self;
+        let Active {
+            span,
+            root,
+            restore,
+        } = self;
         if let Some((hub, previous)) = restore {
             hub.configure_scope(|scope| scope.set_span(previous));
         }
         span.finish();
+        if let Some(root) = root {
+            root.finish();
+        }
     }
 }
 
@@ -283,6 +317,9 @@ impl Drop for SpanGuard {
         if let Some(active) = self.active.take() {
             if std::thread::panicking() {
                 set_status_if_unset(&active.span, |_| SpanStatus::InternalError);
+                if let Some(root) = &active.root {
+                    set_status_if_unset(root, |_| SpanStatus::InternalError);
+                }
             }
             active.end();
         }
@@ -297,14 +334,18 @@ impl std::fmt::Debug for SpanGuard {
     }
 }
 
-/// The user's own status wins: only an unset status is filled in.
+/// The user's own status wins: only an unset status is filled in. Returns the span's status.
 #[inline]
 pub(crate) fn set_status_if_unset(
     span: &TransactionOrSpan,
     status: impl FnOnce(&SpanData<'_>) -> SpanStatus,
-) {
+) -> SpanStatus {
     let status = status(&SpanData::new(span));
-    if span.get_status().is_none() {
-        span.set_status(status);
+    match span.get_status() {
+        Some(set) => set,
+        None => {
+            span.set_status(status);
+            status
+        }
     }
 }
