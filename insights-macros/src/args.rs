@@ -504,3 +504,95 @@ fn quoted_list(items: &[&str]) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+/// The arguments of `#[instrument_queue_publish]` and `#[instrument_queue_process]`.
+#[derive(Default)]
+pub(crate) struct QueueArgs {
+    pub destination: Option<LitStr>,
+    pub system: Option<LitStr>,
+    pub headers_param: Option<LitStr>,
+    pub message_id_param: Option<LitStr>,
+    pub body_param: Option<LitStr>,
+    pub retry_count_param: Option<LitStr>,
+    pub name: Option<LitStr>,
+    pub krate: Option<Path>,
+}
+
+const PUBLISH_KEYS: &[&str] = &[
+    "destination",
+    "system",
+    "headers_param",
+    "message_id_param",
+    "body_param",
+    "crate",
+];
+
+const PROCESS_KEYS: &[&str] = &[
+    "destination",
+    "system",
+    "headers_param",
+    "message_id_param",
+    "body_param",
+    "retry_count_param",
+    "name",
+    "crate",
+];
+
+/// `#[instrument_queue_publish(..)]`.
+pub(crate) struct PublishArgs(pub QueueArgs);
+/// `#[instrument_queue_process(..)]`.
+pub(crate) struct ProcessArgs(pub QueueArgs);
+
+impl Parse for PublishArgs {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        QueueArgs::parse_for(input, "instrument_queue_publish", PUBLISH_KEYS).map(PublishArgs)
+    }
+}
+
+impl Parse for ProcessArgs {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        QueueArgs::parse_for(input, "instrument_queue_process", PROCESS_KEYS).map(ProcessArgs)
+    }
+}
+
+impl QueueArgs {
+    fn parse_for(
+        input: ParseStream,
+        attribute: &'static str,
+        allowed: &'static [&'static str],
+    ) -> syn::Result<Self> {
+        let mut args = QueueArgs::default();
+        let mut keys = Keys::new(attribute, allowed);
+        while !input.is_empty() {
+            let key = keys.next(input)?;
+            let name = key.to_string();
+            if name == "crate" {
+                args.krate = Some(path_value(input)?);
+            } else {
+                let value = Some(string_value(input, &key)?);
+                match name.as_str() {
+                    "destination" => args.destination = value,
+                    "system" => args.system = value,
+                    "headers_param" => args.headers_param = value,
+                    "message_id_param" => args.message_id_param = value,
+                    "body_param" => args.body_param = value,
+                    "retry_count_param" => args.retry_count_param = value,
+                    _ => args.name = value,
+                }
+            }
+            end_of_argument(input)?;
+        }
+        for (value, key) in [(&args.destination, "destination"), (&args.system, "system")] {
+            if value.is_none() {
+                return Err(syn::Error::new(
+                    Span::call_site(),
+                    format!(
+                        "`#[{attribute}]` needs `{key}`, like \
+                         `#[{attribute}(destination = \"orders\", system = \"rabbitmq\")]`"
+                    ),
+                ));
+            }
+        }
+        Ok(args)
+    }
+}

@@ -28,6 +28,16 @@ pub(crate) trait Instrumentation {
     /// An expression of type `SpanStatus` for the output `out: &Output`; it may write more
     /// data through `data: &SpanData`.
     fn status(&self, out: &Ident, data: &Ident) -> TokenStream;
+    /// Statements run right after a sync span starts (`guard: SpanGuard`).
+    fn after_sync_start(&self, guard: &Ident) -> TokenStream {
+        let _ = guard;
+        TokenStream::new()
+    }
+    /// Statements run right after an async span starts (`recording: Option<Recording>`).
+    fn after_async_start(&self, recording: &Ident) -> TokenStream {
+        let _ = recording;
+        TokenStream::new()
+    }
 }
 
 fn local(name: &str) -> Ident {
@@ -63,6 +73,7 @@ fn sync_fn_body(item: &MaybeItemFn, inst: &dyn Instrumentation) -> TokenStream {
     let guard = local("__insights_guard");
     let ret = local("__insights_ret");
     let start = inst.sync_guard();
+    let after = inst.after_sync_start(&guard);
     let body = &item.body;
     let ty = match &item.sig.output {
         ReturnType::Default => quote!(()),
@@ -71,6 +82,7 @@ fn sync_fn_body(item: &MaybeItemFn, inst: &dyn Instrumentation) -> TokenStream {
             // (as `internal_error` when it panics).
             return quote! {
                 let #guard = #start;
+                #after
                 #body
             };
         }
@@ -80,6 +92,7 @@ fn sync_fn_body(item: &MaybeItemFn, inst: &dyn Instrumentation) -> TokenStream {
     let status = inst.status(&ret, &data);
     quote! {
         let #guard = #start;
+        #after
         let #ret: #ty = #private::call_once(move || #body);
         #guard.finish_with(|#data| {
             let #ret = &#ret;
@@ -106,6 +119,7 @@ fn async_fn_body(item: &MaybeItemFn, inst: &dyn Instrumentation) -> TokenStream 
     let ret = local("__insights_ret");
     let out = local("__insights_out");
     let start = inst.recording();
+    let after = inst.after_async_start(&recording);
     let body = &item.body;
     let ty = match &item.sig.output {
         ReturnType::Default => quote!(()),
@@ -125,6 +139,7 @@ fn async_fn_body(item: &MaybeItemFn, inst: &dyn Instrumentation) -> TokenStream 
     };
     quote! {
         let #recording = #start;
+        #after
         #private::Instrumented::new(#block, #recording, |#out, #data| #status).await
     }
 }
@@ -281,6 +296,7 @@ fn wrap_future(future: Expr, output: Option<&Type>, inst: &dyn Instrumentation) 
     let recording = local("__insights_recording");
     let out = local("__insights_out");
     let start = inst.recording();
+    let after = inst.after_async_start(&recording);
     let data = local("__insights_data");
     let status = inst.status(&out, &data);
     let future = match (future, output) {
@@ -289,6 +305,7 @@ fn wrap_future(future: Expr, output: Option<&Type>, inst: &dyn Instrumentation) 
     };
     quote! {{
         let #recording = #start;
+        #after
         #private::Instrumented::new(#future, #recording, |#out, #data| #status)
     }}
 }

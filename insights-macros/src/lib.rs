@@ -18,7 +18,7 @@ use proc_macro::TokenStream;
 use proc_macro2::TokenStream as TokenStream2;
 use quote::{quote, ToTokens};
 
-use crate::args::{CacheArgs, DbArgs, TracedArgs};
+use crate::args::{CacheArgs, DbArgs, ProcessArgs, PublishArgs, TracedArgs};
 use crate::item::MaybeItemFn;
 use crate::plan::Plan;
 
@@ -72,6 +72,37 @@ pub fn instrument_db_operation(args: TokenStream, item: TokenStream) -> TokenStr
 #[proc_macro_attribute]
 pub fn instrument_cache_operation(args: TokenStream, item: TokenStream) -> TokenStream {
     attribute::<CacheArgs>("instrument_cache_operation", args, item, Plan::cache)
+}
+
+/// Records each call of the function as a `queue.publish` span and writes the trace into the
+/// message's headers.
+///
+/// ```text
+/// #[instrument_queue_publish(destination = "orders", system = "rabbitmq",
+///     headers_param = "headers", message_id_param = "id", body_param = "body")]
+/// ```
+///
+/// Use it through `insights_runtime::instrument_queue_publish`, whose documentation lists the
+/// arguments.
+#[proc_macro_attribute]
+pub fn instrument_queue_publish(args: TokenStream, item: TokenStream) -> TokenStream {
+    attribute::<PublishArgs>("instrument_queue_publish", args, item, Plan::publish)
+}
+
+/// Records each call of the function as a consumer's transaction continuing the producer's
+/// trace, with a `queue.process` span inside.
+///
+/// ```text
+/// #[instrument_queue_process(destination = "orders", system = "rabbitmq",
+///     headers_param = "headers", message_id_param = "id", body_param = "body",
+///     retry_count_param = "attempt")]
+/// ```
+///
+/// Use it through `insights_runtime::instrument_queue_process`, whose documentation lists the
+/// arguments.
+#[proc_macro_attribute]
+pub fn instrument_queue_process(args: TokenStream, item: TokenStream) -> TokenStream {
+    attribute::<ProcessArgs>("instrument_queue_process", args, item, Plan::process)
 }
 
 /// Parses the arguments, then the function, then plans and generates; any error is reported

@@ -7,7 +7,9 @@ use proc_macro2::{Ident, Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
 use syn::LitStr;
 
-use crate::args::{CacheArgs, DataField, DbArgs, TracedArgs, DB_OPERATIONS};
+use crate::args::{
+    CacheArgs, DataField, DbArgs, ProcessArgs, PublishArgs, TracedArgs, DB_OPERATIONS,
+};
 use crate::expand::Instrumentation;
 use crate::item::MaybeItemFn;
 use crate::params;
@@ -21,6 +23,16 @@ pub(crate) struct Plan {
     data: TokenStream,
     /// A cache read: the hit and size come from the output.
     read: bool,
+    /// Replaces the usual start expressions (a queue consumer's transaction).
+    start: Option<Starts>,
+    /// Writes a producer's headers into this parameter after the span starts.
+    inject: Option<(TokenStream, params::Param)>,
+}
+
+/// A sync and an async start expression.
+struct Starts {
+    sync: TokenStream,
+    recording: TokenStream,
 }
 
 fn private_path(krate: Option<&syn::Path>) -> TokenStream {
@@ -67,6 +79,8 @@ impl Plan {
             transaction: args.transaction,
             data,
             read: false,
+            start: None,
+            inject: None,
         }
     }
 
@@ -115,6 +129,8 @@ impl Plan {
             description: quote!(""),
             transaction: None,
             read: false,
+            start: None,
+            inject: None,
         })
     }
 
@@ -164,8 +180,124 @@ impl Plan {
             description: quote!(""),
             transaction: None,
             read: args.kind == "get",
+            start: None,
+            inject: None,
         })
     }
+
+    pub fn publish(PublishArgs(args): PublishArgs, function: &MaybeItemFn) -> syn::Result<Self> {
+        let private = private_path(args.krate.as_ref());
+        let data = data_ident();
+        let sig = &function.sig;
+        let (Some(destination), Some(system)) = (&args.destination, &args.system) else {
+            return Err(syn::Error::new(
+                Span::call_site(),
+                "`destination` and `system` are needed",
+            ));
+        };
+        let mut statements = quote! {
+            #data.set("messaging.destination.name", #destination);
+            #data.set("messaging.system", #system);
+        };
+        statements.extend(message_and_body(&private, &data, sig, &args)?);
+        let inject = match &args.headers_param {
+            Some(literal) => Some((
+                quote!(#private::queue::Publish::new(#destination, #system)),
+                params::find(sig, "headers_param", literal)?,
+            )),
+            None => None,
+        };
+        Ok(Plan {
+            data: closure(&private, statements),
+            private,
+            op: quote!("queue.publish"),
+            description: destination.to_token_stream(),
+            transaction: None,
+            read: false,
+            start: None,
+            inject,
+        })
+    }
+
+    pub fn process(ProcessArgs(args): ProcessArgs, function: &MaybeItemFn) -> syn::Result<Self> {
+        let private = private_path(args.krate.as_ref());
+        let sig = &function.sig;
+        let (Some(destination), Some(system)) = (&args.destination, &args.system) else {
+            return Err(syn::Error::new(
+                Span::call_site(),
+                "`destination` and `system` are needed",
+            ));
+        };
+        let headers = match &args.headers_param {
+            Some(literal) => {
+                let param = params::find(sig, "headers_param", literal)?;
+                let ident = &param.ident;
+                let checked =
+                    quote_spanned!(param.span()=> #private::queue::probe::carrier(&#ident));
+                quote!(::core::option::Option::Some(#checked))
+            }
+            None => quote!(::core::option::Option::<&[(&str, &str)]>::None),
+        };
+        let mut builder = quote!(#private::queue::Process::new(#destination, #system, #headers));
+        if let Some(literal) = &args.message_id_param {
+            let param = params::find(sig, "message_id_param", literal)?;
+            let ident = &param.ident;
+            let id = quote_spanned!(param.span()=> &#ident);
+            builder = quote!(#builder.message_id_display(#id));
+        }
+        if let Some(literal) = &args.body_param {
+            let param = params::find(sig, "body_param", literal)?;
+            let ident = &param.ident;
+            let size = quote_spanned!(param.span()=> #private::queue::probe::body_size(&#ident));
+            builder = quote!(#builder.body_size(#size));
+        }
+        if let Some(literal) = &args.retry_count_param {
+            let param = params::find(sig, "retry_count_param", literal)?;
+            let ident = &param.ident;
+            let count = quote_spanned!(param.span()=> #private::queue::probe::retry_count(&#ident));
+            builder = quote!(#builder.retry_count(#count));
+        }
+        if let Some(name) = &args.name {
+            builder = quote!(#builder.transaction_name(#name));
+        }
+        Ok(Plan {
+            data: closure(&private, TokenStream::new()),
+            private,
+            op: quote!("queue.process"),
+            description: destination.to_token_stream(),
+            transaction: None,
+            read: false,
+            start: Some(Starts {
+                sync: quote!(#builder.start()),
+                recording: quote!(#builder.recording()),
+            }),
+            inject: None,
+        })
+    }
+}
+
+/// The message id and body size data of a producer.
+fn message_and_body(
+    private: &TokenStream,
+    data: &Ident,
+    sig: &syn::Signature,
+    args: &crate::args::QueueArgs,
+) -> syn::Result<TokenStream> {
+    let mut statements = TokenStream::new();
+    if let Some(literal) = &args.message_id_param {
+        let param = params::find(sig, "message_id_param", literal)?;
+        let ident = &param.ident;
+        statements.extend(
+            quote_spanned!(param.span()=> #private::queue::probe::message_id(#data, &#ident);),
+        );
+    }
+    if let Some(literal) = &args.body_param {
+        let param = params::find(sig, "body_param", literal)?;
+        let ident = &param.ident;
+        let size = quote_spanned!(param.span()=> #private::queue::probe::body_size(&#ident));
+        statements.extend(quote!(#data.set("messaging.message.body.size", #size);));
+    }
+    Ok(statements)
 }
 
 /// `Select` for `"select"` (any case); validated when parsed.
@@ -191,6 +323,9 @@ impl Instrumentation for Plan {
     }
 
     fn sync_guard(&self) -> TokenStream {
+        if let Some(start) = &self.start {
+            return start.sync.clone();
+        }
         let Plan {
             private,
             op,
@@ -208,6 +343,9 @@ impl Instrumentation for Plan {
     }
 
     fn recording(&self) -> TokenStream {
+        if let Some(start) = &self.start {
+            return start.recording.clone();
+        }
         let Plan {
             private,
             op,
@@ -221,6 +359,28 @@ impl Instrumentation for Plan {
                 #private::Recording::start_transaction_or_child(#name, #op, #description, #data)
             },
             None => quote!(#private::Recording::start(#op, #description, #data)),
+        }
+    }
+
+    fn after_sync_start(&self, guard: &Ident) -> TokenStream {
+        let Some((publish, param)) = &self.inject else {
+            return TokenStream::new();
+        };
+        let private = &self.private;
+        let ident = &param.ident;
+        quote_spanned! {param.span()=>
+            #private::queue::probe::inject_sync(&#publish, &#guard, #ident);
+        }
+    }
+
+    fn after_async_start(&self, recording: &Ident) -> TokenStream {
+        let Some((publish, param)) = &self.inject else {
+            return TokenStream::new();
+        };
+        let private = &self.private;
+        let ident = &param.ident;
+        quote_spanned! {param.span()=>
+            #private::queue::probe::inject_async(&#publish, #recording.as_ref(), #ident);
         }
     }
 

@@ -12,6 +12,9 @@
 //! * [`#[instrument_db_operation]`](instrument_db_operation) and [`db::Query`] record
 //!   database spans for the Queries page; [`#[instrument_cache_operation]`](instrument_cache_operation)
 //!   and [`cache::CacheTracker`] cache spans for the Caches page.
+//! * [`#[instrument_queue_publish]`](instrument_queue_publish),
+//!   [`#[instrument_queue_process]`](instrument_queue_process) and [`queue::QueueTracker`]
+//!   record producers and consumers for the Queues page and carry the trace inside messages.
 //! * [`console`] prints finished transactions as span trees, for development without a Sentry
 //!   project.
 //!
@@ -212,6 +215,68 @@ pub use insights_macros::instrument_db_operation;
 /// ```
 #[doc(inline)]
 pub use insights_macros::instrument_cache_operation;
+
+/// Records each call of a function as a `queue.publish` span, a child of the current span, and
+/// writes the trace into the message's headers before the body runs.
+///
+/// | argument | meaning |
+/// |---|---|
+/// | `destination = "orders"` (required) | the queue or topic: description and `messaging.destination.name` |
+/// | `system = "rabbitmq"` (required) | `messaging.system` |
+/// | `headers_param = "headers"` | a `&mut` parameter of a type implementing [`queue::CarrierMut`]: `sentry-trace`, `baggage` and the publish time are written into it |
+/// | `message_id_param = "id"` | a parameter whose value (any `Display`) is `messaging.message.id` |
+/// | `body_param = "body"` | a parameter of bytes or text (`AsRef<[u8]>`) whose length is `messaging.message.body.size` |
+/// | `crate = path` | as for [`traced`] |
+///
+/// Every `*_param` must name a plain parameter of the function; a wrong name or type is a
+/// compile error on its string literal.
+///
+/// ```
+/// use std::collections::HashMap;
+/// use insights_runtime::instrument_queue_publish;
+///
+/// #[instrument_queue_publish(destination = "orders", system = "rabbitmq",
+///     headers_param = "headers", message_id_param = "id", body_param = "body")]
+/// fn publish(headers: &mut HashMap<String, String>, id: u64, body: &[u8]) -> Result<(), String> {
+///     // channel.basic_publish(.., body, headers)
+///     Ok(())
+/// }
+///
+/// let mut headers = HashMap::new();
+/// publish(&mut headers, 7, b"{}").unwrap();
+/// ```
+#[doc(inline)]
+pub use insights_macros::instrument_queue_publish;
+
+/// Records each call of a function as a consumer's transaction (op `queue.task`, named after
+/// the destination) that continues the producer's trace from the message's headers, with a
+/// `queue.process` span inside; the status from the outcome goes on both.
+///
+/// Arguments as for [`instrument_queue_publish`], except that `headers_param` names a
+/// parameter whose type implements [`queue::Carrier`] (by reference or value), plus:
+///
+/// | argument | meaning |
+/// |---|---|
+/// | `retry_count_param = "attempt"` | an integer parameter: `messaging.message.retry.count` |
+/// | `name = "..."` | the transaction's name (default: the destination) |
+///
+/// `messaging.message.receive.latency` is computed from the publish time in the headers.
+/// Without valid headers the consumer starts a new trace.
+///
+/// ```
+/// use std::collections::HashMap;
+/// use insights_runtime::instrument_queue_process;
+///
+/// #[instrument_queue_process(destination = "orders", system = "rabbitmq",
+///     headers_param = "headers", message_id_param = "id", body_param = "body",
+///     retry_count_param = "attempt")]
+/// async fn handle(headers: &HashMap<String, String>, id: &str, body: Vec<u8>, attempt: u32) -> Result<(), String> {
+///     Ok(())
+/// }
+/// # futures_executor::block_on(handle(&HashMap::new(), "m-1", vec![], 0)).unwrap();
+/// ```
+#[doc(inline)]
+pub use insights_macros::instrument_queue_process;
 
 /// What the attributes expand into. Not a public API: it changes without notice.
 #[doc(hidden)]

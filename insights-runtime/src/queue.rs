@@ -711,6 +711,12 @@ impl Published {
     }
 }
 
+#[derive(Clone, Copy)]
+enum MessageId<'a> {
+    Str(&'a str),
+    Display(&'a dyn std::fmt::Display),
+}
+
 /// A consumer's span to be started: a `queue.process` span inside a transaction continuing the
 /// producer's trace.
 #[must_use = "a process span is recorded only once started"]
@@ -718,7 +724,7 @@ pub struct Process<'a, C: ?Sized> {
     destination: &'a str,
     system: &'a str,
     headers: Option<&'a C>,
-    message_id: Option<&'a str>,
+    message_id: Option<MessageId<'a>>,
     body_size: Option<usize>,
     retry_count: Option<u64>,
     latency_ms: Option<f64>,
@@ -744,7 +750,14 @@ impl<'a, C: Carrier + ?Sized> Process<'a, C> {
 
     /// `messaging.message.id`.
     pub fn message_id(mut self, id: &'a str) -> Self {
-        self.message_id = Some(id);
+        self.message_id = Some(MessageId::Str(id));
+        self
+    }
+
+    /// `messaging.message.id` from any displayable id (a UUID, a number), formatted only when
+    /// the span is recorded.
+    pub fn message_id_display(mut self, id: &'a dyn std::fmt::Display) -> Self {
+        self.message_id = Some(MessageId::Display(id));
         self
     }
 
@@ -835,8 +848,10 @@ impl<'a, C: Carrier + ?Sized> Process<'a, C> {
             let data = SpanData::new(&span);
             data.set("messaging.destination.name", self.destination);
             data.set("messaging.system", self.system);
-            if let Some(id) = self.message_id {
-                data.set("messaging.message.id", id);
+            match self.message_id {
+                Some(MessageId::Str(id)) => data.set("messaging.message.id", id),
+                Some(MessageId::Display(id)) => data.set("messaging.message.id", id.to_string()),
+                None => {}
             }
             if let Some(size) = self.body_size {
                 data.set("messaging.message.body.size", size);
@@ -874,6 +889,57 @@ impl<'a, C: Carrier + ?Sized> Process<'a, C> {
         F::Output: Outcome,
     {
         Instrumented::new(future, self.recording(), |output, _| output.status())
+    }
+}
+
+/// What the queue attributes expand into. Not a public API.
+#[doc(hidden)]
+pub mod probe {
+    use super::{Carrier, CarrierMut, Publish};
+    use crate::future::Recording;
+    use crate::span::{SpanData, SpanGuard};
+
+    /// Checks the headers parameter of a consumer at its literal.
+    pub fn carrier<C: Carrier + ?Sized>(headers: &C) -> &C {
+        headers
+    }
+
+    /// Writes the producer's headers into the parameter (checked at its literal): from the
+    /// span when one is recorded, else from the current (unsampled) span.
+    pub fn inject_sync<C: CarrierMut + ?Sized>(
+        publish: &Publish<'_>,
+        guard: &SpanGuard,
+        headers: &mut C,
+    ) {
+        if let Some(h) = publish.headers(guard.span()) {
+            h.inject(headers);
+        }
+    }
+
+    /// As [`inject_sync`], for a span not current yet.
+    pub fn inject_async<C: CarrierMut + ?Sized>(
+        publish: &Publish<'_>,
+        recording: Option<&Recording>,
+        headers: &mut C,
+    ) {
+        if let Some(h) = publish.headers(recording.map(Recording::span)) {
+            h.inject(headers);
+        }
+    }
+
+    /// `messaging.message.id` from any displayable id.
+    pub fn message_id<T: std::fmt::Display + ?Sized>(data: &SpanData<'_>, id: &T) {
+        data.set("messaging.message.id", id.to_string());
+    }
+
+    /// `messaging.message.body.size` from a body of bytes or text.
+    pub fn body_size<T: AsRef<[u8]> + ?Sized>(body: &T) -> usize {
+        body.as_ref().len()
+    }
+
+    /// `messaging.message.retry.count` from any unsigned or signed integer.
+    pub fn retry_count<T: Copy + TryInto<u64>>(count: &T) -> u64 {
+        (*count).try_into().unwrap_or(0)
     }
 }
 
