@@ -6,9 +6,9 @@
 //! value.
 
 use proc_macro2::Span;
+use quote::ToTokens;
 use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream};
-use syn::spanned::Spanned;
 use syn::{Expr, Ident, Lit, LitStr, Path, Token};
 
 /// The arguments of `#[traced]`.
@@ -25,6 +25,12 @@ pub(crate) struct TracedArgs {
 pub(crate) struct DataField {
     pub key: LitStr,
     pub value: Expr,
+}
+
+/// A data key and the tokens it was written with (for errors spanning all of `a.b.c`).
+struct DataKey {
+    key: LitStr,
+    tokens: proc_macro2::TokenStream,
 }
 
 const TRACED_KEYS: &[&str] = &["op", "description", "transaction", "data", "crate"];
@@ -135,6 +141,12 @@ pub(crate) fn end_of_argument(input: ParseStream) -> syn::Result<()> {
 }
 
 fn equals(input: ParseStream, key: &Ident) -> syn::Result<()> {
+    if input.is_empty() || input.peek(Token![,]) {
+        return Err(syn::Error::new(
+            key.span(),
+            format!("expected `=` after `{key}`"),
+        ));
+    }
     input
         .parse::<Token![=]>()
         .map_err(|e| syn::Error::new(e.span(), format!("expected `=` after `{key}`")))?;
@@ -158,8 +170,8 @@ pub(crate) fn string_value(input: ParseStream, key: &Ident) -> syn::Result<LitSt
                 Ok(lit)
             }
         }
-        other => Err(syn::Error::new(
-            other.span(),
+        other => Err(syn::Error::new_spanned(
+            &other,
             format!("`{key}` takes a string literal, like `{key} = \"...\"`"),
         )),
     }
@@ -184,10 +196,10 @@ fn data_fields(input: ParseStream) -> syn::Result<Vec<DataField>> {
     syn::parenthesized!(content in input);
     let mut fields: Vec<DataField> = Vec::new();
     while !content.is_empty() {
-        let key = data_key(&content)?;
+        let DataKey { key, tokens } = data_key(&content)?;
         if fields.iter().any(|f| f.key.value() == key.value()) {
-            return Err(syn::Error::new(
-                key.span(),
+            return Err(syn::Error::new_spanned(
+                tokens,
                 format!("data key `{}` is given more than once", key.value()),
             ));
         }
@@ -205,13 +217,16 @@ fn data_fields(input: ParseStream) -> syn::Result<Vec<DataField>> {
 }
 
 /// A data key: a string literal, or identifiers joined by dots (`db.rows`).
-fn data_key(input: ParseStream) -> syn::Result<LitStr> {
+fn data_key(input: ParseStream) -> syn::Result<DataKey> {
     if input.peek(LitStr) {
         let key: LitStr = input.parse()?;
         if key.value().is_empty() {
             return Err(syn::Error::new(key.span(), "a data key must not be empty"));
         }
-        return Ok(key);
+        return Ok(DataKey {
+            tokens: key.to_token_stream(),
+            key,
+        });
     }
     let first = input.call(Ident::parse_any).map_err(|e| {
         syn::Error::new(
@@ -220,15 +235,19 @@ fn data_key(input: ParseStream) -> syn::Result<LitStr> {
         )
     })?;
     let mut name = first.unraw().to_string();
-    let mut span: Span = first.span();
+    let mut tokens = first.to_token_stream();
     while input.peek(Token![.]) {
-        input.parse::<Token![.]>()?;
+        let dot = input.parse::<Token![.]>()?;
         let part = input.call(Ident::parse_any)?;
         name.push('.');
         name.push_str(&part.unraw().to_string());
-        span = span.join(part.span()).unwrap_or(span);
+        dot.to_tokens(&mut tokens);
+        part.to_tokens(&mut tokens);
     }
-    Ok(LitStr::new(&name, span))
+    Ok(DataKey {
+        key: LitStr::new(&name, first.span()),
+        tokens,
+    })
 }
 
 /// The allowed word nearest to `word`, if it is near enough to be a likely typo.
@@ -236,7 +255,7 @@ pub(crate) fn closest<'a>(word: &str, allowed: &[&'a str]) -> Option<&'a str> {
     allowed
         .iter()
         .map(|c| (edit_distance(word, c), *c))
-        .filter(|(d, c)| *d <= 2.max(c.len() / 3))
+        .filter(|(d, c)| *d <= (c.len() / 3).max(1))
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
 }
@@ -476,8 +495,8 @@ fn integer_value(input: ParseStream, key: &Ident) -> syn::Result<syn::LitInt> {
         Expr::Lit(syn::ExprLit {
             lit: Lit::Int(lit), ..
         }) if lit.base10_parse::<u64>().is_ok() => Ok(lit),
-        other => Err(syn::Error::new(
-            other.span(),
+        other => Err(syn::Error::new_spanned(
+            &other,
             format!(
                 "`{key}` takes whole seconds as an integer literal, like `{key} = 3600`; for a \
                  value known at run time use `{key}_param`"

@@ -3,17 +3,14 @@
 //! Three shapes, picked from the signature (never from the body's syntax alone):
 //! * `async fn`: the body becomes an `async move` block polled under the span;
 //! * a non-async fn returning a future (`impl Future`, `Pin<Box<dyn Future>>`, `BoxFuture`):
-//!   the returned future is wrapped, so the span covers the awaited work;
+//!   the future its body returns is wrapped, so the span covers the awaited work;
 //! * any other fn: the body runs in a closure, so that `return` and `?` hand their value to the
 //!   status check before it leaves the function.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
 use syn::visit_mut::VisitMut;
-use syn::{
-    Block, Expr, ExprAsync, GenericArgument, Ident, PathArguments, ReturnType, Stmt, Type,
-    TypeParamBound,
-};
+use syn::{GenericArgument, Ident, PathArguments, ReturnType, Type, TypeParamBound};
 
 use crate::item::MaybeItemFn;
 
@@ -48,15 +45,20 @@ pub(crate) fn instrument(item: &MaybeItemFn, inst: &dyn Instrumentation) -> Toke
     let body = if item.sig.asyncness.is_some() {
         async_fn_body(item, inst)
     } else if let Some(kind) = FutureReturn::of(&item.sig.output) {
-        match syn::parse2::<Block>(item.body.to_token_stream()) {
-            Ok(block) => future_fn_body(block, &kind, inst),
-            // A body that does not parse yet is left to rustc to report; keep the item usable.
-            Err(_) => sync_fn_body(item, inst),
-        }
+        future_fn_body(item, &kind, inst)
     } else {
         sync_fn_body(item, inst)
     };
     item.with_body(body)
+}
+
+/// The declared return type with `impl Trait` erased, or `None` for `-> !`.
+fn return_type(item: &MaybeItemFn) -> Option<TokenStream> {
+    match &item.sig.output {
+        ReturnType::Default => Some(quote!(())),
+        ReturnType::Type(_, ty) if matches!(**ty, Type::Never(_)) => None,
+        ReturnType::Type(_, ty) => Some(erase_impl_trait(ty).into_token_stream()),
+    }
 }
 
 // Input:
@@ -64,10 +66,12 @@ pub(crate) fn instrument(item: &MaybeItemFn, inst: &dyn Instrumentation) -> Toke
 // Output:
 //     fn f(a: A) -> R {
 //         let __insights_guard = SpanGuard::start_with(..);
-//         let __insights_ret: R = call_once(move || { body });
+//         let __insights_ret: R = call_once(move || -> R { body });
 //         __insights_guard.finish_with(|_| status(&__insights_ret));
 //         __insights_ret
 //     }
+// The closure is typed with the declared return type (spanned at `fn`), so a body of the wrong
+// type is reported on the user's expression, as without the attribute.
 fn sync_fn_body(item: &MaybeItemFn, inst: &dyn Instrumentation) -> TokenStream {
     let private = inst.private();
     let guard = local("__insights_guard");
@@ -75,25 +79,22 @@ fn sync_fn_body(item: &MaybeItemFn, inst: &dyn Instrumentation) -> TokenStream {
     let start = inst.sync_guard();
     let after = inst.after_sync_start(&guard);
     let body = &item.body;
-    let ty = match &item.sig.output {
-        ReturnType::Default => quote!(()),
-        ReturnType::Type(_, ty) if matches!(**ty, Type::Never(_)) => {
-            // A diverging function has no value to judge; the guard still ends its span
-            // (as `internal_error` when it panics).
-            return quote! {
-                let #guard = #start;
-                #after
-                #body
-            };
-        }
-        ReturnType::Type(_, ty) => erase_impl_trait(ty).into_token_stream(),
+    let Some(ty) = return_type(item) else {
+        // A diverging function has no value to judge; the guard still ends its span
+        // (as `internal_error` when it panics).
+        return quote! {
+            let #guard = #start;
+            #after
+            #body
+        };
     };
     let data = local("__insights_data");
     let status = inst.status(&ret, &data);
+    let closure = quote_spanned!(item.sig.fn_token.span=> move || -> #ty #body);
     quote! {
         let #guard = #start;
         #after
-        let #ret: #ty = #private::call_once(move || #body);
+        let #ret: #ty = #private::call_once(#closure);
         #guard.finish_with(|#data| {
             let #ret = &#ret;
             #status
@@ -107,31 +108,58 @@ fn sync_fn_body(item: &MaybeItemFn, inst: &dyn Instrumentation) -> TokenStream {
 // Output:
 //     async fn f(a: A) -> R {
 //         let __insights_recording = Recording::start(..);
-//         Instrumented::new(
-//             async move { let __insights_ret: R = { body }; __insights_ret },
-//             __insights_recording,
-//             |__insights_out, _| status(__insights_out),
-//         ).await
+//         let __insights_future = async move {
+//             if false { let fake: R = loop {}; return fake; }
+//             let __insights_ret: R = { body };
+//             __insights_ret
+//         };
+//         Instrumented::new(__insights_future, __insights_recording, |out, _| status(out)).await
 //     }
+// The never-taken `return` gives the block its output type before the body is checked, so that
+// `?` infers and an early `return` of the wrong type is reported on the user's expression.
 fn async_fn_body(item: &MaybeItemFn, inst: &dyn Instrumentation) -> TokenStream {
     let private = inst.private();
     let recording = local("__insights_recording");
+    let future = local("__insights_future");
     let ret = local("__insights_ret");
     let out = local("__insights_out");
+    let data = local("__insights_data");
     let start = inst.recording();
     let after = inst.after_async_start(&recording);
-    let body = &item.body;
-    let ty = match &item.sig.output {
-        ReturnType::Default => quote!(()),
-        ReturnType::Type(_, ty) => erase_impl_trait(ty).into_token_stream(),
-    };
-    let data = local("__insights_data");
     let status = inst.status(&out, &data);
+    let body = &item.body;
     // The `async` keyword of the generated block carries the span of the user's, so that errors
     // about the block's captures point at the function.
     let async_kw = item.sig.asyncness.map_or_else(Span::call_site, |a| a.span);
+    // Hygienic, but located at `async`: rustc's "return type inferred here" points there.
+    let fake = Ident::new("__insights_fake", Span::mixed_site().located_at(async_kw));
+    let Some(ty) = return_type(item) else {
+        // `async fn -> !`: `!` cannot be named in a `let`; the body's value is `()`-typed
+        // wherever it diverges.
+        let block = quote_spanned! {async_kw=> async move { let () = #body; } };
+        return quote! {
+            let #recording = #start;
+            #after
+            #private::Instrumented::new(#block, #recording, |#out: &(), #data| #status).await;
+            ::core::unreachable!()
+        };
+    };
     let block = quote_spanned! {async_kw=>
         async move {
+            #[allow(
+                unknown_lints,
+                unreachable_code,
+                clippy::empty_loop,
+                clippy::diverging_sub_expression,
+                clippy::needless_return,
+                clippy::let_unit_value,
+                clippy::let_with_type_underscore
+            )]
+            if false {
+                let #fake: #ty = loop {};
+                return #fake;
+            }
+            #[allow(unknown_lints, clippy::diverging_sub_expression)]
             let #ret: #ty = #body;
             #[allow(unreachable_code)]
             #ret
@@ -140,7 +168,9 @@ fn async_fn_body(item: &MaybeItemFn, inst: &dyn Instrumentation) -> TokenStream 
     quote! {
         let #recording = #start;
         #after
-        #private::Instrumented::new(#block, #recording, |#out, #data| #status).await
+        #[allow(unknown_lints, clippy::async_yields_async)]
+        let #future = #block;
+        #private::Instrumented::new(#future, #recording, |#out, #data| #status).await
     }
 }
 
@@ -235,97 +265,46 @@ fn single_type_arg(args: &PathArguments) -> Option<&Type> {
 //     fn f(a: A) -> impl Future<Output = R> { stmts; async move { body } }
 // Output:
 //     fn f(a: A) -> impl Future<Output = R> {
-//         stmts;
-//         {
-//             let __insights_recording = Recording::start(..);
-//             Instrumented::new(async move { let r: R = { body }; r }, __insights_recording, status)
-//         }
+//         let __insights_recording = Recording::start(..);
+//         let __insights_future = expect_output::<R, _>(call_once(move || { stmts; async move { body } }));
+//         Instrumented::new(__insights_future, __insights_recording, |out, _| status(out))
 //     }
-// A boxed return (`Box::pin(async move { body })`, as `#[async_trait]` writes it) gets the same
-// inside its `Box::pin(..)`; any other returned future is wrapped as it is (and boxed again when
-// the return type is boxed). Only the final expression changes; every statement stays.
+// The user's block stays whole (its `use` items keep their scope, an early `return` stays
+// inside it), and the future it returns is wrapped, so the span covers the awaited work, not
+// only construction. `expect_output` restores the expected output type the block had from the
+// signature (for `?` inside). A boxed return type (`Pin<Box<dyn Future>>`, as `#[async_trait]`
+// writes it) boxes the wrapped future again.
 fn future_fn_body(
-    mut block: Block,
+    item: &MaybeItemFn,
     kind: &FutureReturn,
     inst: &dyn Instrumentation,
 ) -> TokenStream {
-    let Some(Stmt::Expr(tail, None)) = block.stmts.pop() else {
-        // No final expression to wrap (the body ends in `return`): leave it alone.
-        return block.stmts.iter().map(ToTokens::to_token_stream).collect();
-    };
-    let wrapped = match (kind, tail) {
-        (FutureReturn::Boxed(_), Expr::Call(mut call))
-            if is_box_pin(&call.func) && call.args.len() == 1 =>
-        {
-            let future = call.args.pop().map(syn::punctuated::Pair::into_value);
-            match future {
-                Some(future) => {
-                    let instrumented = wrap_future(future, kind.output(), inst);
-                    call.args.push(syn::parse_quote!(#instrumented));
-                    call.into_token_stream()
-                }
-                None => call.into_token_stream(),
-            }
-        }
-        (FutureReturn::Boxed(_), tail) => {
-            let instrumented = wrap_future(tail, kind.output(), inst);
-            quote!(::std::boxed::Box::pin(#instrumented))
-        }
-        (FutureReturn::Opaque(_), tail) => wrap_future(tail, kind.output(), inst),
-    };
-    let stmts = &block.stmts;
-    quote! {
-        #(#stmts)*
-        #wrapped
-    }
-}
-
-fn is_box_pin(func: &Expr) -> bool {
-    let Expr::Path(p) = func else { return false };
-    let segments: Vec<String> = p
-        .path
-        .segments
-        .iter()
-        .map(|s| s.ident.to_string())
-        .collect();
-    segments.ends_with(&["Box".to_owned(), "pin".to_owned()])
-}
-
-fn wrap_future(future: Expr, output: Option<&Type>, inst: &dyn Instrumentation) -> TokenStream {
     let private = inst.private();
     let recording = local("__insights_recording");
+    let future = local("__insights_future");
     let out = local("__insights_out");
+    let data = local("__insights_data");
     let start = inst.recording();
     let after = inst.after_async_start(&recording);
-    let data = local("__insights_data");
     let status = inst.status(&out, &data);
-    let future = match (future, output) {
-        (Expr::Async(async_block), Some(output)) => typed_async_block(async_block, output),
-        (future, _) => future.into_token_stream(),
+    let body = &item.body;
+    let fn_span = item.sig.fn_token.span;
+    let made = quote_spanned!(fn_span=> #private::call_once(move || #body));
+    let made = match kind.output() {
+        Some(output) => quote!(#private::expect_output::<#output, _>(#made)),
+        None => made,
     };
-    quote! {{
+    let instrumented =
+        quote!(#private::Instrumented::new(#future, #recording, |#out, #data| #status));
+    let returned = match kind {
+        FutureReturn::Opaque(_) => instrumented,
+        FutureReturn::Boxed(_) => quote!(::std::boxed::Box::pin(#instrumented)),
+    };
+    quote! {
         let #recording = #start;
         #after
-        #private::Instrumented::new(#future, #recording, |#out, #data| #status)
-    }}
-}
-
-/// `async move { body }` → `async move { let r: Output = { body }; r }`: wrapping the block hides
-/// the expected output type that made `?` inside it infer; this restores it.
-fn typed_async_block(async_block: ExprAsync, output: &Type) -> TokenStream {
-    let ExprAsync {
-        attrs,
-        async_token,
-        capture,
-        block,
-    } = async_block;
-    let ret = local("__insights_ret");
-    quote_spanned! {async_token.span=>
-        #(#attrs)* #async_token #capture {
-            let #ret: #output = #block;
-            #[allow(unreachable_code)]
-            #ret
-        }
+        let #future = #made;
+        #returned
     }
 }
 

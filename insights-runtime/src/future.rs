@@ -66,10 +66,21 @@ impl Recording {
             return None;
         }
         Hub::with_active(|hub| {
-            let parent = hub.configure_scope(|scope| scope.get_span());
-            let span = open(hub, parent.as_ref(), op, description, root)?;
+            // One scope update reads the parent and copies the scope for the fork, with the
+            // new span current in the copy.
+            let (span, scope) = hub.configure_scope(|scope| {
+                let parent = scope.get_span();
+                let span = open(hub, parent.as_ref(), op, description, root)?;
+                let mut forked = scope.clone();
+                forked.set_span(Some(span.clone()));
+                Some((span, forked))
+            })?;
             data(&SpanData::new(&span));
-            Some(Recording::on_fork(hub, span, None))
+            Some(Recording {
+                span,
+                root: None,
+                hub: Arc::new(Hub::new(hub.client(), Arc::new(scope))),
+            })
         })
     }
 

@@ -293,4 +293,11 @@ pub mod __private {
     pub fn call_once<R>(body: impl FnOnce() -> R) -> R {
         body()
     }
+
+    /// Says which output a returned future has, as the function's signature did before its
+    /// body was wrapped (so that `?` inside an `async` block still infers).
+    #[inline(always)]
+    pub fn expect_output<O, F: ::core::future::Future<Output = O>>(future: F) -> F {
+        future
+    }
 }

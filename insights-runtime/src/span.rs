@@ -43,7 +43,8 @@ use sentry::{Hub, TransactionContext, TransactionOrSpan};
 /// ```
 #[must_use = "the span ends when the guard is dropped; bind it to a variable"]
 pub struct SpanGuard {
-    active: Option<Active>,
+    // Boxed: the inert guard, the common case, is then one null pointer in a register.
+    active: Option<Box<Active>>,
 }
 
 struct Active {
@@ -179,11 +180,11 @@ impl SpanGuard {
                 let previous = scope.get_span();
                 let span = open(hub, previous.as_ref(), op, description, root)?;
                 scope.set_span(Some(span.clone()));
-                Some(Active {
+                Some(Box::new(Active {
                     span,
                     root: None,
                     restore: Some((Arc::clone(hub), previous)),
-                })
+                }))
             })
         });
         if let Some(active) = &active {
@@ -206,11 +207,11 @@ impl SpanGuard {
         let active = Hub::with_active(|hub| {
             let parent = hub.configure_scope(|scope| scope.get_span());
             let span = open(hub, parent.as_ref(), op, description, &Root::ChildOnly)?;
-            Some(Active {
+            Some(Box::new(Active {
                 span,
                 root: None,
                 restore: None,
-            })
+            }))
         });
         if let Some(active) = &active {
             data(&SpanData::new(&active.span));
@@ -230,11 +231,11 @@ impl SpanGuard {
             previous
         });
         SpanGuard {
-            active: Some(Active {
+            active: Some(Box::new(Active {
                 span,
                 root,
                 restore: Some((Arc::clone(hub), previous)),
-            }),
+            })),
         }
     }
 
@@ -287,8 +288,21 @@ impl SpanGuard {
             if let Some(root) = &active.root {
                 set_status_if_unset(root, |_| status);
             }
-            active.end();
+            (*active).end();
         }
+    }
+
+    /// Ends a guard dropped without `finish_with`; out of line, off the inert guard's path.
+    #[cold]
+    #[inline(never)]
+    fn end_on_drop(active: Active) {
+        if std::thread::panicking() {
+            set_status_if_unset(&active.span, |_| SpanStatus::InternalError);
+            if let Some(root) = &active.root {
+                set_status_if_unset(root, |_| SpanStatus::InternalError);
+            }
+        }
+        active.end();
     }
 
     /// Finishes the span now, leaving its status as it is.
@@ -313,15 +327,10 @@ impl Active {
 }
 
 impl Drop for SpanGuard {
+    #[inline]
     fn drop(&mut self) {
         if let Some(active) = self.active.take() {
-            if std::thread::panicking() {
-                set_status_if_unset(&active.span, |_| SpanStatus::InternalError);
-                if let Some(root) = &active.root {
-                    set_status_if_unset(root, |_| SpanStatus::InternalError);
-                }
-            }
-            active.end();
+            Self::end_on_drop(*active);
         }
     }
 }
