@@ -300,6 +300,27 @@ fn message_and_body(
     Ok(statements)
 }
 
+impl Plan {
+    /// `SpanGuard::start_with(..)` or `Recording::start(..)` (`ty` and `child`), or their
+    /// `start_transaction_or_child` when the plan names a transaction.
+    fn started(&self, ty: &TokenStream, child: &TokenStream) -> TokenStream {
+        let Plan {
+            private,
+            op,
+            description,
+            transaction,
+            data,
+            ..
+        } = self;
+        match transaction {
+            Some(name) => quote! {
+                #private::#ty::start_transaction_or_child(#name, #op, #description, #data)
+            },
+            None => quote!(#private::#ty::#child(#op, #description, #data)),
+        }
+    }
+}
+
 /// `Select` for `"select"` (any case); validated when parsed.
 fn operation_variant(operation: &LitStr) -> Ident {
     let name = operation.value().to_ascii_lowercase();
@@ -323,42 +344,16 @@ impl Instrumentation for Plan {
     }
 
     fn sync_guard(&self) -> TokenStream {
-        if let Some(start) = &self.start {
-            return start.sync.clone();
-        }
-        let Plan {
-            private,
-            op,
-            description,
-            transaction,
-            data,
-            ..
-        } = self;
-        match transaction {
-            Some(name) => quote! {
-                #private::SpanGuard::start_transaction_or_child(#name, #op, #description, #data)
-            },
-            None => quote!(#private::SpanGuard::start_with(#op, #description, #data)),
+        match &self.start {
+            Some(start) => start.sync.clone(),
+            None => self.started(&quote!(SpanGuard), &quote!(start_with)),
         }
     }
 
     fn recording(&self) -> TokenStream {
-        if let Some(start) = &self.start {
-            return start.recording.clone();
-        }
-        let Plan {
-            private,
-            op,
-            description,
-            transaction,
-            data,
-            ..
-        } = self;
-        match transaction {
-            Some(name) => quote! {
-                #private::Recording::start_transaction_or_child(#name, #op, #description, #data)
-            },
-            None => quote!(#private::Recording::start(#op, #description, #data)),
+        match &self.start {
+            Some(start) => start.recording.clone(),
+            None => self.started(&quote!(Recording), &quote!(start)),
         }
     }
 
