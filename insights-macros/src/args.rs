@@ -261,20 +261,30 @@ pub(crate) fn closest<'a>(word: &str, allowed: &[&'a str]) -> Option<&'a str> {
 }
 
 fn edit_distance(a: &str, b: &str) -> usize {
+    // Optimal string alignment: insertions, deletions, substitutions, and a swap of two
+    // neighbouring letters (`tabel` → `table`) as one edit each.
+    let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let above = row[j + 1];
-            row[j + 1] = (above + 1)
-                .min(row[j] + 1)
-                .min(diagonal + usize::from(ca != *cb));
-            diagonal = above;
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
         }
     }
-    row[b.len()]
+    d[a.len()][b.len()]
 }
 
 /// The arguments of `#[instrument_db_operation]`.
@@ -494,7 +504,13 @@ fn integer_value(input: ParseStream, key: &Ident) -> syn::Result<syn::LitInt> {
     match value {
         Expr::Lit(syn::ExprLit {
             lit: Lit::Int(lit), ..
-        }) if lit.base10_parse::<u64>().is_ok() => Ok(lit),
+        }) => match lit.base10_parse::<u64>() {
+            Ok(_) => Ok(lit),
+            Err(_) => Err(syn::Error::new(
+                lit.span(),
+                format!("`{key}` is too large: at most {} seconds", u64::MAX),
+            )),
+        },
         other => Err(syn::Error::new_spanned(
             &other,
             format!(

@@ -48,8 +48,12 @@ pub(crate) fn find(sig: &Signature, argument: &str, literal: &LitStr) -> syn::Re
                                      it may not exist; name a parameter that always does"
                                 ));
                             }
+                            // The parameter's own identifier (raw if it was written `r#type`),
+                            // located at the literal so that errors about it point there.
+                            let mut ident = pat.ident.clone();
+                            ident.set_span(literal.span());
                             return Ok(Param {
-                                ident: Ident::new(&name, literal.span()),
+                                ident,
                                 literal: literal.clone(),
                             });
                         }

@@ -552,8 +552,9 @@ pub mod probe {
         }
     }
 
-    /// Checks the key type at the attribute's `key_param` literal.
-    pub fn key_check<K: super::CacheKeys + ?Sized>(key: &K) -> &K {
+    /// Checks the key type at the attribute's `key_param` literal; the trait object keeps a
+    /// wrong type from being reported again further on.
+    pub fn key_check<K: super::CacheKeys>(key: &K) -> &dyn super::CacheKeys {
         key
     }
 

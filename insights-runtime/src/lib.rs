@@ -50,6 +50,9 @@ pub mod console;
 pub mod db;
 pub mod future;
 pub mod queue;
+pub mod sampling;
+pub mod scrub;
+pub mod setup;
 pub mod span;
 pub mod status;
 

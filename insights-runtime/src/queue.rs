@@ -899,8 +899,9 @@ pub mod probe {
     use crate::future::Recording;
     use crate::span::{SpanData, SpanGuard};
 
-    /// Checks the headers parameter of a consumer at its literal.
-    pub fn carrier<C: Carrier + ?Sized>(headers: &C) -> &C {
+    /// Checks the headers parameter of a consumer at its literal; the trait object keeps a
+    /// wrong type from being reported again further on.
+    pub fn carrier<C: Carrier>(headers: &C) -> &dyn Carrier {
         headers
     }
 
@@ -937,9 +938,38 @@ pub mod probe {
         body.as_ref().len()
     }
 
-    /// `messaging.message.retry.count` from any unsigned or signed integer.
-    pub fn retry_count<T: Copy + TryInto<u64>>(count: &T) -> u64 {
-        (*count).try_into().unwrap_or(0)
+    /// `messaging.message.retry.count` from any integer.
+    pub fn retry_count<T: RetryCount + ?Sized>(count: &T) -> u64 {
+        count.retries()
+    }
+
+    /// An integer retry count.
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` is not a retry count",
+        label = "not an integer",
+        note = "a retry count is an integer (`u8` to `u64`, `i8` to `i64`, `usize`, `isize`), or a reference to one"
+    )]
+    pub trait RetryCount {
+        fn retries(&self) -> u64;
+    }
+
+    macro_rules! retry_counts {
+        ($($t:ty),*) => {$(
+            impl RetryCount for $t {
+                fn retries(&self) -> u64 {
+                    // A negative count is not a count; record none retried.
+                    u64::try_from(*self).unwrap_or(0)
+                }
+            }
+        )*};
+    }
+
+    retry_counts!(u8, u16, u32, u64, usize, i8, i16, i32, i64, isize);
+
+    impl<T: RetryCount + ?Sized> RetryCount for &T {
+        fn retries(&self) -> u64 {
+            (**self).retries()
+        }
     }
 }
 

@@ -1,0 +1,314 @@
+//! Setting Sentry up for a service: settings from the environment, one init call, a bounded
+//! flush at shutdown.
+//!
+//! ```no_run
+//! use insights_runtime::sampling::Sampler;
+//! use insights_runtime::setup::{self, Settings};
+//!
+//! fn main() -> Result<(), setup::SettingsError> {
+//!     let settings = Settings::from_env(insights_runtime::release!())?
+//!         .sampler(Sampler::new(0.1).rule("/health", 0.0))
+//!         .expected_error("NotFound");
+//!     let _sentry = setup::init(settings); // flushes (at most 2 s) when dropped
+//!     // ... run the service ...
+//!     Ok(())
+//! }
+//! ```
+//!
+//! | variable | meaning | default |
+//! |---|---|---|
+//! | `SENTRY_DSN` | where to send; unset or empty: Sentry is off and the program runs as usual | unset |
+//! | `SENTRY_ENVIRONMENT` | `environment` | `development` |
+//! | `SENTRY_RELEASE` | `release` | the crate name and version given to [`Settings::from_env`] |
+//! | `SENTRY_TRACES_SAMPLE_RATE` | share of traces recorded, `0` to `1` | `1.0` in `development`, `0.1` elsewhere |
+//! | `SENTRY_SEND_DEFAULT_PII` | `true` or `false` | `false` |
+//! | `SENTRY_FLUSH_TIMEOUT_MS` | longest wait for pending events at shutdown | `2000` |
+
+use std::borrow::Cow;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sentry::protocol::Event;
+use sentry::{ClientInitGuard, ClientOptions, TransportFactory};
+
+use crate::sampling::Sampler;
+use crate::scrub::{Scrubber, ScrubbingFactory};
+
+/// The application's release, `name@version`, from its own `Cargo.toml`.
+///
+/// ```
+/// let release = insights_runtime::release!();
+/// assert!(release.starts_with("insights_runtime@") || release.contains('@'));
+/// ```
+#[macro_export]
+macro_rules! release {
+    () => {
+        ::core::concat!(
+            ::core::env!("CARGO_PKG_NAME"),
+            "@",
+            ::core::env!("CARGO_PKG_VERSION")
+        )
+    };
+}
+
+/// How Sentry is set up.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `None`: Sentry is off.
+    pub dsn: Option<String>,
+    /// `environment`.
+    pub environment: String,
+    /// `release`.
+    pub release: String,
+    /// Share of traces recorded, when no [`Sampler`] is set.
+    pub traces_sample_rate: f32,
+    /// Whether `sentry` may attach personal data (IP addresses, user names).
+    pub send_default_pii: bool,
+    /// Longest wait for pending events when the [`InitGuard`] drops.
+    pub flush_timeout: Duration,
+    sampler: Option<Sampler>,
+    scrubber: Scrubber,
+    expected_errors: Vec<String>,
+    console_without_dsn: bool,
+}
+
+/// A setting whose value cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingsError {
+    /// The environment variable.
+    pub variable: &'static str,
+    /// Its value.
+    pub value: String,
+    /// What is wrong with it.
+    pub problem: &'static str,
+}
+
+impl std::fmt::Display for SettingsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}={:?}: {}", self.variable, self.value, self.problem)
+    }
+}
+
+impl std::error::Error for SettingsError {}
+
+impl Settings {
+    /// The defaults, for a service released as `release`: no DSN (Sentry off), environment
+    /// `development`, every trace sampled.
+    pub fn new(release: impl Into<String>) -> Self {
+        Settings {
+            dsn: None,
+            environment: "development".to_owned(),
+            release: release.into(),
+            traces_sample_rate: 1.0,
+            send_default_pii: false,
+            flush_timeout: Duration::from_secs(2),
+            sampler: None,
+            scrubber: Scrubber::default(),
+            expected_errors: Vec::new(),
+            console_without_dsn: false,
+        }
+    }
+
+    /// Settings from the process environment (see the [module](self) docs for the variables).
+    pub fn from_env(release: impl Into<String>) -> Result<Self, SettingsError> {
+        Self::from_lookup(release, |name| std::env::var(name).ok())
+    }
+
+    /// Settings from any source of variables, such as a map in a test.
+    pub fn from_lookup(
+        release: impl Into<String>,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, SettingsError> {
+        let mut settings = Settings::new(release);
+        let error = |variable, value: &str, problem| SettingsError {
+            variable,
+            value: value.to_owned(),
+            problem,
+        };
+        if let Some(dsn) = lookup("SENTRY_DSN").filter(|d| !d.trim().is_empty()) {
+            if sentry::types::Dsn::from_str(dsn.trim()).is_err() {
+                return Err(error(
+                    "SENTRY_DSN",
+                    &dsn,
+                    "not a DSN; expected https://<key>@<host>/<project id>",
+                ));
+            }
+            settings.dsn = Some(dsn.trim().to_owned());
+        }
+        if let Some(environment) = lookup("SENTRY_ENVIRONMENT").filter(|e| !e.trim().is_empty()) {
+            settings.environment = environment.trim().to_owned();
+        }
+        if let Some(release) = lookup("SENTRY_RELEASE").filter(|r| !r.trim().is_empty()) {
+            settings.release = release.trim().to_owned();
+        }
+        settings.traces_sample_rate = if settings.environment == "development" {
+            1.0
+        } else {
+            0.1
+        };
+        if let Some(rate) = lookup("SENTRY_TRACES_SAMPLE_RATE") {
+            let parsed: f32 = rate
+                .trim()
+                .parse()
+                .map_err(|_| error("SENTRY_TRACES_SAMPLE_RATE", &rate, "not a number"))?;
+            if !(0.0..=1.0).contains(&parsed) {
+                return Err(error(
+                    "SENTRY_TRACES_SAMPLE_RATE",
+                    &rate,
+                    "must be between 0 and 1",
+                ));
+            }
+            settings.traces_sample_rate = parsed;
+        }
+        if let Some(pii) = lookup("SENTRY_SEND_DEFAULT_PII") {
+            settings.send_default_pii = match pii.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" => true,
+                "false" | "0" | "" => false,
+                _ => {
+                    return Err(error(
+                        "SENTRY_SEND_DEFAULT_PII",
+                        &pii,
+                        "expected true or false",
+                    ))
+                }
+            };
+        }
+        if let Some(ms) = lookup("SENTRY_FLUSH_TIMEOUT_MS") {
+            let parsed: u64 = ms.trim().parse().map_err(|_| {
+                error(
+                    "SENTRY_FLUSH_TIMEOUT_MS",
+                    &ms,
+                    "not a whole number of milliseconds",
+                )
+            })?;
+            settings.flush_timeout = Duration::from_millis(parsed);
+        }
+        Ok(settings)
+    }
+
+    /// Samples by transaction name instead of one rate.
+    pub fn sampler(mut self, sampler: Sampler) -> Self {
+        self.sampler = Some(sampler);
+        self
+    }
+
+    /// Replaces the default [`Scrubber`].
+    pub fn scrubber(mut self, scrubber: Scrubber) -> Self {
+        self.scrubber = scrubber;
+        self
+    }
+
+    /// Drops errors of this type instead of sending them: the failures the service expects
+    /// and handles (a `NotFound`, a validation error). Matched against the exception type
+    /// Sentry records (`capture_error` records the error's type name from its `Debug` output),
+    /// also as the last segment of a path.
+    pub fn expected_error(mut self, type_name: impl Into<String>) -> Self {
+        self.expected_errors.push(type_name.into());
+        self
+    }
+
+    /// Without a DSN, prints spans to the console ([`crate::console`]) instead of turning
+    /// Sentry off. For development.
+    pub fn console_without_dsn(mut self, on: bool) -> Self {
+        self.console_without_dsn = on;
+        self
+    }
+
+    /// The `sentry` client options these settings make: sampling, the scrubbing `before_send`
+    /// and the expected-errors filter. The transport is not set here (see [`init_with`]).
+    pub fn client_options(&self) -> ClientOptions {
+        let mut options = ClientOptions::new();
+        options.dsn = self
+            .dsn
+            .as_deref()
+            .and_then(|d| sentry::types::Dsn::from_str(d).ok());
+        options.environment = Some(Cow::Owned(self.environment.clone()));
+        options.release = Some(Cow::Owned(self.release.clone()));
+        options.send_default_pii = self.send_default_pii;
+        options.shutdown_timeout = self.flush_timeout;
+        let mut options = match &self.sampler {
+            Some(sampler) => options.traces_sampler(sampler.clone().into_fn()),
+            None => options.traces_sample_rate(self.traces_sample_rate),
+        };
+        let scrubber = self.scrubber.clone();
+        let expected = self.expected_errors.clone();
+        options.before_send = Some(Arc::new(move |mut event: Event<'static>| {
+            if is_expected(&event, &expected) {
+                return None;
+            }
+            scrubber.scrub_event(&mut event);
+            Some(event)
+        }));
+        options
+    }
+}
+
+fn is_expected(event: &Event<'_>, expected: &[String]) -> bool {
+    event.exception.values.iter().any(|exception| {
+        expected.iter().any(|name| {
+            exception.ty == *name
+                || exception
+                    .ty
+                    .rsplit_once("::")
+                    .is_some_and(|(_, last)| last == name)
+        })
+    })
+}
+
+/// Keeps Sentry set up; dropping it flushes pending events, waiting at most the settings'
+/// flush timeout, so a shutdown never hangs on an unreachable Sentry.
+#[must_use = "Sentry is shut down when the guard is dropped; keep it for the program's life"]
+pub struct InitGuard {
+    _client: Option<ClientInitGuard>,
+}
+
+impl InitGuard {
+    /// Whether Sentry was set up (a DSN was given, or the console stands in).
+    pub fn is_enabled(&self) -> bool {
+        self._client
+            .as_ref()
+            .is_some_and(ClientInitGuard::is_enabled)
+    }
+}
+
+impl std::fmt::Debug for InitGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InitGuard")
+            .field("enabled", &self.is_enabled())
+            .finish()
+    }
+}
+
+/// Sets Sentry up from `settings`. Call it at the start of `main`, before starting an async
+/// runtime or threads (other threads' hubs copy the main hub when they first use it).
+pub fn init(settings: Settings) -> InitGuard {
+    init_with(settings, |options| options)
+}
+
+/// As [`init`], with a last say over the client options (integrations, a transport of your
+/// own). Every transport, yours or `sentry`'s default, is wrapped so that transactions are
+/// scrubbed before they are sent.
+pub fn init_with(
+    settings: Settings,
+    configure: impl FnOnce(ClientOptions) -> ClientOptions,
+) -> InitGuard {
+    if settings.dsn.is_none() && !settings.console_without_dsn {
+        return InitGuard { _client: None };
+    }
+    let mut options = settings.client_options();
+    if settings.dsn.is_none() {
+        let console = crate::console::client_options();
+        options.dsn = console.dsn;
+        options.transport = console.transport;
+    }
+    let options = sentry::apply_defaults(configure(options));
+    let scrubber = Arc::new(settings.scrubber.clone());
+    let mut options = options;
+    options.transport = options
+        .transport
+        .map(|inner| Arc::new(ScrubbingFactory::new(inner, scrubber)) as Arc<dyn TransportFactory>);
+    InitGuard {
+        _client: Some(sentry::init(options)),
+    }
+}
