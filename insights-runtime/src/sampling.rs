@@ -41,7 +41,8 @@ impl Sampler {
     pub fn rule(mut self, prefix: impl Into<String>, rate: f32) -> Self {
         self.rules.push((prefix.into(), clamp(rate)));
         // Longest first, so the most specific rule wins.
-        self.rules.sort_by_key(|rule| std::cmp::Reverse(rule.0.len()));
+        self.rules
+            .sort_by_key(|rule| std::cmp::Reverse(rule.0.len()));
         self
     }
 

@@ -258,17 +258,43 @@ fn is_expected(event: &Event<'_>, expected: &[String]) -> bool {
 
 /// Keeps Sentry set up; dropping it flushes pending events, waiting at most the settings'
 /// flush timeout, so a shutdown never hangs on an unreachable Sentry.
+///
+/// `sentry`'s own guard bounds its flush but then joins its transport thread, which waits for
+/// a request already in flight however long the server takes (measured: 5 s against a server
+/// that never answers, with a 2 s timeout). So the guard is dropped on a thread of its own, and
+/// this one waits for it at most the timeout; past that the process may exit without it.
 #[must_use = "Sentry is shut down when the guard is dropped; keep it for the program's life"]
 pub struct InitGuard {
-    _client: Option<ClientInitGuard>,
+    client: Option<ClientInitGuard>,
+    flush_timeout: Duration,
 }
 
 impl InitGuard {
     /// Whether Sentry was set up (a DSN was given, or the console stands in).
     pub fn is_enabled(&self) -> bool {
-        self._client
+        self.client
             .as_ref()
             .is_some_and(ClientInitGuard::is_enabled)
+    }
+}
+
+impl Drop for InitGuard {
+    fn drop(&mut self) {
+        let Some(client) = self.client.take() else {
+            return;
+        };
+        let (done, finished) = std::sync::mpsc::channel();
+        let shutdown = std::thread::Builder::new()
+            .name("sentry-shutdown".to_owned())
+            .spawn(move || {
+                drop(client);
+                let _ = done.send(());
+            });
+        // Without a thread (spawning failed, and the guard went with the closure) there is
+        // nothing to wait for.
+        if shutdown.is_ok() {
+            let _ = finished.recv_timeout(self.flush_timeout);
+        }
     }
 }
 
@@ -294,7 +320,10 @@ pub fn init_with(
     configure: impl FnOnce(ClientOptions) -> ClientOptions,
 ) -> InitGuard {
     if settings.dsn.is_none() && !settings.console_without_dsn {
-        return InitGuard { _client: None };
+        return InitGuard {
+            client: None,
+            flush_timeout: settings.flush_timeout,
+        };
     }
     let mut options = settings.client_options();
     if settings.dsn.is_none() {
@@ -309,6 +338,7 @@ pub fn init_with(
         .transport
         .map(|inner| Arc::new(ScrubbingFactory::new(inner, scrubber)) as Arc<dyn TransportFactory>);
     InitGuard {
-        _client: Some(sentry::init(options)),
+        client: Some(sentry::init(options)),
+        flush_timeout: settings.flush_timeout,
     }
 }
