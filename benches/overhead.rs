@@ -3,7 +3,7 @@
 //! `tracing` + `SpanLayer`.
 //!
 //! ```text
-//! CARGO_TARGET_DIR=/work/target-bench cargo bench --bench overhead               # full run, ~30 s
+//! CARGO_TARGET_DIR=/work/target-bench cargo bench --bench overhead               # full run, ~25 s
 //! CARGO_TARGET_DIR=/work/target-bench BENCH_QUICK=1 cargo bench --bench overhead # smoke run, <1 s
 //! BENCH_FILTER=a,d,e cargo bench --bench overhead                                # some cases only
 //! ```

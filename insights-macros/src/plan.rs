@@ -112,7 +112,9 @@ impl Plan {
                 builder = quote!(#builder.table(#table));
             }
             if let Some(operation) = &args.operation {
-                builder = quote!(#builder.operation_name(#operation));
+                // Upper-cased here rather than on every call.
+                let verb = LitStr::new(&operation.value().to_ascii_uppercase(), operation.span());
+                builder = quote!(#builder.operation_name(#verb));
             }
         }
         if let Some(system) = &args.system {

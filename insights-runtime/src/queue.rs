@@ -275,6 +275,13 @@ impl IncomingTrace {
     /// Reads the trace from `carrier`: `sentry-trace` (or `sentry_trace`), `baggage` (or
     /// `sentry_baggage`) and the publish time. `None` when there is no valid `sentry-trace`.
     pub fn from_carrier<C: Carrier + ?Sized>(carrier: &C) -> Option<Self> {
+        Self::read(carrier, true)
+    }
+
+    /// As [`from_carrier`](Self::from_carrier); without `keep_baggage` the baggage entries are
+    /// not collected (a consumer needs only the sampling decision from them), so nothing is
+    /// allocated.
+    pub(crate) fn read<C: Carrier + ?Sized>(carrier: &C, keep_baggage: bool) -> Option<Self> {
         let value = |name: &str, alternative: &str| {
             carrier
                 .header(name)
@@ -283,19 +290,20 @@ impl IncomingTrace {
         };
         let (trace_id, parent_span_id, flag) =
             parse_sentry_trace(value(SENTRY_TRACE, SENTRY_TRACE_UNDERSCORE)?)?;
-        let baggage = value(BAGGAGE, BAGGAGE_UNDERSCORE)
-            .map(parse_baggage)
-            .unwrap_or_default();
+        let baggage = value(BAGGAGE, BAGGAGE_UNDERSCORE);
         let sampled = flag.or_else(|| {
-            baggage
-                .iter()
-                .find(|(k, _)| k == "sampled")
-                .and_then(|(_, v)| match v.as_str() {
-                    "true" => Some(true),
-                    "false" => Some(false),
+            baggage.and_then(|b| {
+                baggage_entries(b).find_map(|(key, value)| match (key, value) {
+                    ("sampled", "true") => Some(true),
+                    ("sampled", "false") => Some(false),
                     _ => None,
                 })
+            })
         });
+        let baggage = match baggage {
+            Some(b) if keep_baggage => parse_baggage(b),
+            _ => Vec::new(),
+        };
         let enqueued_at = value(ENQUEUED_TIME, "sentry_task_enqueued_time").and_then(parse_time);
         Some(IncomingTrace {
             trace_id,
@@ -341,17 +349,23 @@ fn is_hex(s: &str, len: usize) -> bool {
     s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// The `sentry-` entries of a W3C baggage header, bounded.
-fn parse_baggage(value: &str) -> Vec<(String, String)> {
+/// The `sentry-` entries of a W3C baggage header, key without the prefix, still
+/// percent-encoded; at most [`MAX_BAGGAGE_ENTRIES`] entries are looked at.
+fn baggage_entries(value: &str) -> impl Iterator<Item = (&str, &str)> {
     value
         .split(',')
         .take(MAX_BAGGAGE_ENTRIES)
         .filter_map(|entry| {
             let entry = entry.split(';').next()?.trim();
             let (key, value) = entry.split_once('=')?;
-            let key = key.trim().strip_prefix("sentry-")?;
-            Some((percent_decode(key)?, percent_decode(value.trim())?))
+            Some((key.trim().strip_prefix("sentry-")?, value.trim()))
         })
+}
+
+/// The `sentry-` entries of a W3C baggage header, decoded.
+fn parse_baggage(value: &str) -> Vec<(String, String)> {
+    baggage_entries(value)
+        .filter_map(|(key, value)| Some((percent_decode(key)?, percent_decode(value)?)))
         .collect()
 }
 
@@ -427,44 +441,47 @@ fn headers_for(
             }
         }
     };
+    // Formatted once: it goes into the baggage, `sample_rand` and `sentry-trace`.
+    let trace_id = trace.trace_id.to_string();
     let mut baggage = String::with_capacity(256);
-    let mut entry = |key: &str, value: &str| {
-        if !baggage.is_empty() {
-            baggage.push(',');
-        }
-        baggage.push_str("sentry-");
+    baggage.push_str("sentry-trace_id=");
+    baggage.push_str(&trace_id);
+    let entry = |baggage: &mut String, key: &str, value: &str| {
+        baggage.push_str(",sentry-");
         baggage.push_str(key);
         baggage.push('=');
-        percent_encode(value, &mut baggage);
+        percent_encode(value, baggage);
     };
-    entry("trace_id", &trace.trace_id.to_string());
     if let Some(key) = client
         .as_ref()
         .and_then(|c| c.dsn())
         .map(|d| d.public_key())
     {
-        entry("public_key", key);
+        entry(&mut baggage, "public_key", key);
     }
-    entry("sample_rate", &format_rate(rate));
-    entry("sample_rand", &sample_rand(trace.trace_id, rate, sampled));
-    entry("sampled", if sampled { "true" } else { "false" });
+    baggage.push_str(",sentry-sample_rate=");
+    write_rate(&mut baggage, rate);
+    let _ = write!(
+        baggage,
+        ",sentry-sample_rand=0.{:06},sentry-sampled={sampled}",
+        sample_rand_micros(&trace_id, rate, sampled)
+    );
     if let Some(release) = options.and_then(|o| o.release.as_deref()) {
-        entry("release", release);
+        entry(&mut baggage, "release", release);
     }
     if let Some(environment) = options.and_then(|o| o.environment.as_deref()) {
-        entry("environment", environment);
+        entry(&mut baggage, "environment", environment);
     }
     if let Some(name) = transaction.filter(|n| !n.contains("://")) {
-        entry("transaction", name);
+        entry(&mut baggage, "transaction", name);
     }
     let flag = if sampled { "1" } else { "0" };
     TraceHeaders {
-        sentry_trace: format!("{}-{span_id}-{flag}", trace.trace_id),
+        sentry_trace: format!("{trace_id}-{span_id}-{flag}"),
         baggage,
         traceparent: traceparent.then(|| {
             format!(
-                "00-{}-{span_id}-{}",
-                trace.trace_id,
+                "00-{trace_id}-{span_id}-{}",
                 if sampled { "01" } else { "00" }
             )
         }),
@@ -480,21 +497,23 @@ fn rate_micros(rate: f64) -> u64 {
     micros
 }
 
-fn format_rate(rate: f64) -> String {
+/// Writes the rate with up to six decimals and no trailing zeros (`1`, `0.25`).
+fn write_rate(out: &mut String, rate: f64) {
     let micros = rate_micros(rate);
-    let s = format!("{}.{:06}", micros / 1_000_000, micros % 1_000_000);
-    s.trim_end_matches('0').trim_end_matches('.').to_owned()
+    let _ = write!(out, "{}.{:06}", micros / 1_000_000, micros % 1_000_000);
+    let kept = out.trim_end_matches('0').trim_end_matches('.').len();
+    out.truncate(kept);
 }
 
-/// A `sample_rand` for the trace: derived from the trace id (so every hop agrees) and kept on
-/// the side of `rate` that the decision requires (`rand < rate` exactly when sampled).
-fn sample_rand(trace_id: TraceId, rate: f64, sampled: bool) -> String {
+/// A `sample_rand` for the trace, in millionths: derived from the trace id (so every hop
+/// agrees) and kept on the side of `rate` that the decision requires (`rand < rate` exactly
+/// when sampled, against the rate as written).
+fn sample_rand_micros(trace_id: &str, rate: f64, sampled: bool) -> u64 {
     const SCALE: u64 = 1_000_000;
-    let text = trace_id.to_string();
-    let bits = u64::from_str_radix(text.get(16..).unwrap_or("0"), 16).unwrap_or(0);
+    let bits = u64::from_str_radix(trace_id.get(16..).unwrap_or("0"), 16).unwrap_or(0);
     let unit = bits % SCALE; // uniform enough over 0..SCALE
     let rate_units = rate_micros(rate);
-    let micro = if sampled {
+    if sampled {
         if rate_units == 0 {
             0
         } else {
@@ -503,8 +522,7 @@ fn sample_rand(trace_id: TraceId, rate: f64, sampled: bool) -> String {
     } else {
         let low = rate_units.min(SCALE - 1);
         low + unit % (SCALE - low)
-    };
-    format!("0.{micro:06}")
+    }
 }
 
 /// Producers and consumers of one messaging system (`rabbitmq`, `kafka`, `nats`, ...).
@@ -806,7 +824,7 @@ impl<'a, C: Carrier + ?Sized> Process<'a, C> {
             return None;
         }
         Hub::with_active(|hub| {
-            let incoming = self.headers.and_then(IncomingTrace::from_carrier);
+            let incoming = self.headers.and_then(|h| IncomingTrace::read(h, false));
             let name = self.name.unwrap_or(self.destination);
             let current = hub.configure_scope(|scope| scope.get_span());
             let root: Option<TransactionOrSpan> = match (&incoming, &current) {
@@ -985,14 +1003,14 @@ mod tests {
                 seed.wrapping_mul(0x9E37_79B9_7F4A_7C15),
                 seed
             );
-            let trace_id: TraceId = hex.parse().expect("hex");
             for rate in [0.0, 0.000_000_1, 0.01, 0.25, 0.5, 0.999_999_9, 1.0] {
                 for sampled in [true, false] {
-                    let rand: f64 = sample_rand(trace_id, rate, sampled)
-                        .parse()
-                        .expect("number");
+                    let micros = sample_rand_micros(&hex, rate, sampled);
+                    let rand: f64 = format!("0.{micros:06}").parse().expect("number");
                     // Against the rate as written beside it.
-                    let rate: f64 = format_rate(rate).parse().expect("number");
+                    let mut written = String::new();
+                    write_rate(&mut written, rate);
+                    let rate: f64 = written.parse().expect("number");
                     assert!((0.0..1.0).contains(&rand));
                     if sampled && rate > 0.0 {
                         assert!(rand < rate, "{rand} < {rate}");
