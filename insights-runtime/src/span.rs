@@ -174,23 +174,32 @@ impl SpanGuard {
             return Self::noop();
         }
         // `with_active` is the cheapest public gate: without an enabled client it returns at once.
-        let active = Hub::with_active(|hub| {
-            // One scope update both reads the parent and installs the child.
-            hub.configure_scope(|scope| {
-                let previous = scope.get_span();
-                let span = open(hub, previous.as_ref(), op, description, root)?;
-                scope.set_span(Some(span.clone()));
-                Some(Box::new(Active {
-                    span,
-                    root: None,
-                    restore: Some((Arc::clone(hub), previous)),
-                }))
-            })
-        });
+        let active = Hub::with_active(|hub| Self::install(hub, op, description, root));
         if let Some(active) = &active {
             data(&SpanData::new(&active.span));
         }
         SpanGuard { active }
+    }
+
+    /// Starts the span and makes it current; out of line, so that the inert path stays small.
+    #[inline(never)]
+    fn install(
+        hub: &Arc<Hub>,
+        op: &str,
+        description: &str,
+        root: &Root<'_>,
+    ) -> Option<Box<Active>> {
+        // One scope update both reads the parent and installs the child.
+        hub.configure_scope(|scope| {
+            let previous = scope.get_span();
+            let span = open(hub, previous.as_ref(), op, description, root)?;
+            scope.set_span(Some(span.clone()));
+            Some(Box::new(Active {
+                span,
+                root: None,
+                restore: Some((Arc::clone(hub), previous)),
+            }))
+        })
     }
 
     /// Starts a child of the current span without making it current.
