@@ -5,6 +5,8 @@
 //! and data. It lets you see what Sentry would receive without a Sentry project; set a DSN and the
 //! same spans go to Sentry instead.
 //!
+//! Errors and messages captured are printed as one line each (`event error  ...`).
+//!
 //! ```text
 //! transaction nightly-import  op=batch  12.41ms  ok
 //!   function import_rows  11.02ms  ok  {rows.count=3}
@@ -64,8 +66,10 @@ impl Transport for ConsoleTransport {
     fn send_envelope(&self, envelope: Envelope) {
         let mut text = String::new();
         for item in envelope.items() {
-            if let EnvelopeItem::Transaction(transaction) = item {
-                text.push_str(&render(transaction));
+            match item {
+                EnvelopeItem::Transaction(transaction) => text.push_str(&render(transaction)),
+                EnvelopeItem::Event(event) => text.push_str(&render_event(event)),
+                _ => {}
             }
         }
         if text.is_empty() {
@@ -132,6 +136,31 @@ pub fn render(transaction: &Transaction<'_>) -> String {
     for span in top {
         write_span(&mut out, span, &spans, 1);
     }
+    out
+}
+
+/// Renders an error or message event as one line: level, what happened, trace and fingerprint.
+pub fn render_event(event: &sentry::protocol::Event<'_>) -> String {
+    let mut out = format!("event {}", event.level);
+    if let Some(exception) = event.exception.values.last() {
+        let _ = write!(out, "  {}", exception.ty);
+        if let Some(value) = &exception.value {
+            let _ = write!(out, ": {value}");
+        }
+    } else if let Some(message) = event
+        .message
+        .as_deref()
+        .or_else(|| event.logentry.as_ref().map(|entry| entry.message.as_str()))
+    {
+        let _ = write!(out, "  {message}");
+    }
+    if let Some(Context::Trace(trace)) = event.contexts.get("trace") {
+        let _ = write!(out, "  trace={} span={}", trace.trace_id, trace.span_id);
+    }
+    if event.fingerprint.iter().any(|f| f != "{{ default }}") {
+        let _ = write!(out, "  fingerprint={:?}", event.fingerprint);
+    }
+    out.push('\n');
     out
 }
 
