@@ -4,6 +4,9 @@
 // value, such as a struct.
 #![deny(warnings)]
 
+#[path = "../../common/mod.rs"]
+mod common;
+
 use futures::executor::block_on;
 use insights_runtime::instrument_cache_operation;
 
@@ -117,23 +120,8 @@ fn exercise() {
 /// Runs `f` under a sampled transaction; returns `(description, cache.hit, cache.item_size)`
 /// of each span.
 fn recorded(f: impl FnOnce()) -> Vec<(String, Option<bool>, Option<u64>)> {
-    let envelopes = sentry::test::with_captured_envelopes_options(
-        || {
-            let tx = sentry::start_transaction(sentry::TransactionContext::new("ui", "test"));
-            sentry::configure_scope(|s| s.set_span(Some(tx.clone().into())));
-            f();
-            sentry::configure_scope(|s| s.set_span(None));
-            tx.finish();
-        },
-        sentry::ClientOptions::new().traces_sample_rate(1.0),
-    );
-    envelopes
+    common::capture(|| common::in_transaction("ui", f))
         .into_iter()
-        .flat_map(|e| e.into_items())
-        .filter_map(|item| match item {
-            sentry::protocol::EnvelopeItem::Transaction(t) => Some(t),
-            _ => None,
-        })
         .flat_map(|t| {
             t.spans.into_iter().map(|s| {
                 (

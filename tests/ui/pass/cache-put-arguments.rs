@@ -4,6 +4,9 @@
 // otherwise.
 #![deny(warnings)]
 
+#[path = "../../common/mod.rs"]
+mod common;
+
 use std::time::Duration;
 
 use futures::executor::block_on;
@@ -135,23 +138,8 @@ fn exercise() {
 
 /// Runs `f` under a sampled transaction; returns `(cache.ttl, cache.item_size)` of each span.
 fn recorded(f: impl FnOnce()) -> Vec<(Option<u64>, Option<u64>)> {
-    let envelopes = sentry::test::with_captured_envelopes_options(
-        || {
-            let tx = sentry::start_transaction(sentry::TransactionContext::new("ui", "test"));
-            sentry::configure_scope(|s| s.set_span(Some(tx.clone().into())));
-            f();
-            sentry::configure_scope(|s| s.set_span(None));
-            tx.finish();
-        },
-        sentry::ClientOptions::new().traces_sample_rate(1.0),
-    );
-    envelopes
+    common::capture(|| common::in_transaction("ui", f))
         .into_iter()
-        .flat_map(|e| e.into_items())
-        .filter_map(|item| match item {
-            sentry::protocol::EnvelopeItem::Transaction(t) => Some(t),
-            _ => None,
-        })
         .flat_map(|t| {
             t.spans.into_iter().map(|s| {
                 let number = |key: &str| s.data.get(key).and_then(|v| v.as_u64());

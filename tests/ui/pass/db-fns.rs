@@ -4,6 +4,9 @@
 // and `crate`. Each is called with and without a recorded span.
 #![deny(warnings)]
 
+#[path = "../../common/mod.rs"]
+mod common;
+
 use std::borrow::Cow;
 use std::future::Future;
 
@@ -133,23 +136,8 @@ fn exercise() {
 
 /// Runs `f` under a sampled transaction; returns the ops of the spans recorded.
 fn recorded(f: impl FnOnce()) -> Vec<String> {
-    let envelopes = sentry::test::with_captured_envelopes_options(
-        || {
-            let tx = sentry::start_transaction(sentry::TransactionContext::new("ui", "test"));
-            sentry::configure_scope(|s| s.set_span(Some(tx.clone().into())));
-            f();
-            sentry::configure_scope(|s| s.set_span(None));
-            tx.finish();
-        },
-        sentry::ClientOptions::new().traces_sample_rate(1.0),
-    );
-    envelopes
+    common::capture(|| common::in_transaction("ui", f))
         .into_iter()
-        .flat_map(|e| e.into_items())
-        .filter_map(|item| match item {
-            sentry::protocol::EnvelopeItem::Transaction(t) => Some(t),
-            _ => None,
-        })
         .flat_map(|t| t.spans.into_iter().filter_map(|s| s.op))
         .collect()
 }

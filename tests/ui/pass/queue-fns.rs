@@ -4,6 +4,9 @@
 // without a recorded span.
 #![deny(warnings)]
 
+#[path = "../../common/mod.rs"]
+mod common;
+
 use std::collections::HashMap;
 use std::future::Future;
 
@@ -202,23 +205,8 @@ fn exercise() -> HashMap<String, String> {
 /// span recorded, in any transaction.
 fn recorded<R>(f: impl FnOnce() -> R) -> (R, Vec<(String, String)>) {
     let mut out = None;
-    let envelopes = sentry::test::with_captured_envelopes_options(
-        || {
-            let tx = sentry::start_transaction(sentry::TransactionContext::new("ui", "test"));
-            sentry::configure_scope(|s| s.set_span(Some(tx.clone().into())));
-            out = Some(f());
-            sentry::configure_scope(|s| s.set_span(None));
-            tx.finish();
-        },
-        sentry::ClientOptions::new().traces_sample_rate(1.0),
-    );
-    let spans = envelopes
+    let spans = common::capture(|| out = Some(common::in_transaction("ui", f)))
         .into_iter()
-        .flat_map(|e| e.into_items())
-        .filter_map(|item| match item {
-            sentry::protocol::EnvelopeItem::Transaction(t) => Some(t),
-            _ => None,
-        })
         .flat_map(|t| {
             t.spans
                 .into_iter()
