@@ -29,14 +29,13 @@
 //! less or more than the runtime, panics. This is a report, not a test: it exits 0 whatever the
 //! targets say. Run without `--bench` (e.g. `cargo test --benches`) it uses the quick settings.
 
+mod harness;
+
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::future::Future;
 use std::hint::black_box;
-use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use insights_runtime::queue::{QueueTracker, BAGGAGE, ENQUEUED_TIME, SENTRY_TRACE};
@@ -47,6 +46,11 @@ use sentry::{
     ClientOptions, Hub, Scope, TracesSamplingStrategy, TransactionContext, TransactionOrSpan,
 };
 use tracing_subscriber::layer::SubscriberExt;
+
+use harness::{
+    block_on, drive, load_average, max, median, min, Bench, Ratio, Row, Samples, Settings, Side,
+    Table, Yield,
+};
 
 const DSN: &str = "https://public@sentry.invalid/1";
 
@@ -115,22 +119,6 @@ fn instrumented(x: u64) -> u64 {
     work(x)
 }
 
-/// A future that returns `Pending` `n` times, waking itself each time.
-struct Yield(u8);
-
-impl Future for Yield {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0 == 0 {
-            return Poll::Ready(());
-        }
-        self.0 -= 1;
-        cx.waker().wake_by_ref();
-        Poll::Pending
-    }
-}
-
 /// (d-async)
 #[traced(data(db.system = "postgresql", db.rows = x, cache.hit = true))]
 async fn traced_async(x: u64) -> u64 {
@@ -142,20 +130,6 @@ async fn traced_async(x: u64) -> u64 {
 async fn plain_async(x: u64) -> u64 {
     Yield(3).await;
     work(x)
-}
-
-/// Polls until ready. The futures measured wake themselves before every `Pending`, so
-/// re-polling at once is what any executor would do; a no-op waker keeps the executor's own
-/// cost out of the way.
-#[inline(always)]
-fn block_on<F: Future>(future: F) -> F::Output {
-    let mut future = pin!(future);
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
-            return output;
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -450,19 +424,8 @@ fn process_by_hand(x: u64) -> u64 {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Timed loops: `n` calls each.
-
-/// One loop for every function case, calling through a pointer: the cases run the very same
-/// loop code and differ only in the function called. Separate loops per case differ in code
-/// layout, which at a few ns per call moves timings by tens of percent on some CPUs (on this
-/// Intel VM, a `call` crossing a 32-byte boundary made one of two identical functions 40%
-/// slower: the JCC erratum). A predicted indirect call costs about as much as a direct one.
-#[inline(never)]
-fn drive(f: fn(u64) -> u64, n: u64) {
-    for i in 0..n {
-        black_box(black_box(f)(black_box(i)));
-    }
-}
+// Timed loops: `n` calls each. The function cases all go through `harness::drive`, so that
+// they share its code layout (why that matters: see there).
 
 fn loop_plain(n: u64) {
     drive(plain, n);
@@ -866,39 +829,6 @@ impl Setup {
         })
     }
 
-    /// Runs `case` `iters` times and returns the time spent in its timed loops.
-    fn sample(&self, case: &Case, iters: u64) -> Duration {
-        let hub = match case.env {
-            Env::NoClient => &self.no_client,
-            Env::Unsampled => &self.unsampled,
-            Env::Sampled | Env::SampledTracing | Env::SampledRoot => &self.sampled,
-        };
-        Hub::run(Arc::clone(hub), || {
-            let _dispatch = (case.env == Env::SampledTracing)
-                .then(|| tracing::dispatcher::set_default(&self.tracing));
-            if matches!(case.env, Env::NoClient | Env::SampledRoot) {
-                let start = Instant::now();
-                (case.run)(iters);
-                return start.elapsed();
-            }
-            let mut total = Duration::ZERO;
-            let mut left = iters;
-            while left > 0 {
-                let n = left.min(CHUNK);
-                left -= n;
-                let tx: TransactionOrSpan =
-                    sentry::start_transaction(TransactionContext::new("bench", "bench")).into();
-                sentry::configure_scope(|scope| scope.set_span(Some(tx.clone())));
-                let start = Instant::now();
-                (case.run)(n);
-                total += start.elapsed();
-                sentry::configure_scope(|scope| scope.set_span(None));
-                tx.finish();
-            }
-            total
-        })
-    }
-
     /// Checks that the sampled cases record what they claim: one span per call under the
     /// transaction (none for the base async fn), or for the consumers one transaction per call
     /// holding one span; that each attribute or tracker case sends the same spans as its by-hand
@@ -1019,44 +949,54 @@ impl Setup {
             "(publish) and (publish-hand) must write the same headers:\n{runtime:?}\n{hand:?}"
         );
     }
+}
+
+impl Bench for Setup {
+    type Case = Case;
+
+    /// Runs `case` `iters` times and returns the time spent in its timed loops.
+    fn sample(&self, case: &Case, iters: u64) -> Duration {
+        let hub = match case.env {
+            Env::NoClient => &self.no_client,
+            Env::Unsampled => &self.unsampled,
+            Env::Sampled | Env::SampledTracing | Env::SampledRoot => &self.sampled,
+        };
+        Hub::run(Arc::clone(hub), || {
+            let _dispatch = (case.env == Env::SampledTracing)
+                .then(|| tracing::dispatcher::set_default(&self.tracing));
+            if matches!(case.env, Env::NoClient | Env::SampledRoot) {
+                let start = Instant::now();
+                (case.run)(iters);
+                return start.elapsed();
+            }
+            let mut total = Duration::ZERO;
+            let mut left = iters;
+            while left > 0 {
+                let n = left.min(CHUNK);
+                left -= n;
+                let tx: TransactionOrSpan =
+                    sentry::start_transaction(TransactionContext::new("bench", "bench")).into();
+                sentry::configure_scope(|scope| scope.set_span(Some(tx.clone())));
+                let start = Instant::now();
+                (case.run)(n);
+                total += start.elapsed();
+                sentry::configure_scope(|scope| scope.set_span(None));
+                tx.finish();
+            }
+            total
+        })
+    }
 
     /// Iterations for one sample to last about `target`.
     fn calibrate(&self, case: &Case, target: Duration) -> u64 {
-        let mut iters = CHUNK;
-        loop {
-            let took = self.sample(case, iters);
-            if took >= target / 8 || iters >= 1 << 34 {
-                let scaled = iters as f64 * target.as_secs_f64() / took.as_secs_f64().max(1e-9);
-                let scaled = (scaled as u64).max(CHUNK);
-                // Whole chunks, so that every transaction holds the same number of spans.
-                return scaled.div_ceil(CHUNK) * CHUNK;
-            }
-            iters *= 4;
-        }
+        let scaled = harness::calibrate(CHUNK, 1 << 34, target, |iters| self.sample(case, iters));
+        // Whole chunks, so that every transaction holds the same number of spans.
+        scaled.div_ceil(CHUNK) * CHUNK
     }
 }
 
 // ---------------------------------------------------------------------------------------------
-// Statistics and report.
-
-fn median(values: &[f64]) -> f64 {
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
-fn min(values: &[f64]) -> f64 {
-    values.iter().copied().fold(f64::INFINITY, f64::min)
-}
-
-fn max(values: &[f64]) -> f64 {
-    values.iter().copied().fold(f64::NEG_INFINITY, f64::max)
-}
+// Report.
 
 /// ns/call of every sample, `[case][round]`; empty for a case left out by `BENCH_FILTER`.
 struct Results {
@@ -1070,15 +1010,10 @@ impl Results {
     }
 }
 
-/// A ratio between cases: of their medians (what the verdict uses), round by round (samples
-/// taken back to back, so slow drift cancels), and of their minimums.
+/// A named ratio between cases (see `harness::Ratio`), with its medians spelled out.
 struct Check {
     name: &'static str,
-    /// `Some(limit)`: a target, `ratio <= limit`; `None`: shown for information.
-    limit: Option<f64>,
-    ratio: f64,
-    paired: Vec<f64>,
-    of_mins: f64,
+    ratio: Ratio,
     note: String,
 }
 
@@ -1090,21 +1025,25 @@ fn check(
     num: (&str, Option<&str>),
     den: (&str, Option<&str>),
 ) -> Option<Check> {
-    let side = |(key, minus): (&str, Option<&str>)| -> Option<Vec<f64>> {
-        let values = results.of(key)?;
+    // A difference is taken round by round, and of the medians and of the minimums (not the
+    // median of the differences).
+    let side = |(key, minus): (&str, Option<&str>)| -> Option<Side> {
+        let side = Side::of(results.of(key)?);
         match minus {
-            None => Some(values.to_vec()),
+            None => Some(side),
             Some(minus) => {
-                let base = results.of(minus)?;
-                Some(values.iter().zip(base).map(|(v, b)| v - b).collect())
+                let base = Side::of(results.of(minus)?);
+                Some(Side {
+                    rounds: side
+                        .rounds
+                        .iter()
+                        .zip(&base.rounds)
+                        .map(|(v, b)| v - b)
+                        .collect(),
+                    median: side.median - base.median,
+                    min: side.min - base.min,
+                })
             }
-        }
-    };
-    let collapse = |(key, minus): (&str, Option<&str>), f: fn(&[f64]) -> f64| -> Option<f64> {
-        let value = f(results.of(key)?);
-        match minus {
-            None => Some(value),
-            Some(minus) => Some(value - f(results.of(minus)?)),
         }
     };
     let label = |(key, minus): (&str, Option<&str>)| match minus {
@@ -1112,13 +1051,10 @@ fn check(
         Some(minus) => format!("(({key}) - ({minus}))"),
     };
     let (n, d) = (side(num)?, side(den)?);
-    let (n_med, d_med) = (collapse(num, median)?, collapse(den, median)?);
+    let (n_med, d_med) = (n.median, d.median);
     Some(Check {
         name,
-        limit,
-        ratio: n_med / d_med,
-        paired: n.iter().zip(&d).map(|(n, d)| n / d).collect(),
-        of_mins: collapse(num, min)? / collapse(den, min)?,
+        ratio: Ratio::new(limit, &n, &d),
         note: format!(
             "{} {n_med:.1} ns / {} {d_med:.1} ns",
             label(num),
@@ -1127,75 +1063,41 @@ fn check(
     })
 }
 
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|s| s.split_whitespace().next().map(str::to_owned))
-        .unwrap_or_else(|| "n/a".to_owned())
-}
-
 fn main() {
-    let bench_arg = std::env::args().any(|a| a == "--bench");
-    let quick = std::env::var("BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0") || !bench_arg;
-    let (rounds, sample_ms) = if quick { (5, 3) } else { (15, 60) };
-    let target = Duration::from_millis(sample_ms);
+    // Run without `--bench` (e.g. `cargo test --benches`): the quick settings.
+    let settings = Settings::from_env(!std::env::args().any(|a| a == "--bench"));
     // `BENCH_FILTER=d,e`: only these cases (by key); checks that need others are skipped.
-    let filter = std::env::var("BENCH_FILTER").ok().filter(|f| !f.is_empty());
-    let selected: Vec<usize> = (0..CASES.len())
-        .filter(|&i| {
-            filter
-                .as_deref()
-                .is_none_or(|f| f.split(',').any(|k| k.trim() == CASES[i].key))
-        })
-        .collect();
+    let selected = harness::selected(CASES.iter().map(|c| c.key));
     let load_before = load_average();
 
     let setup = Setup::new();
     setup.validate(&selected);
-    let mut iters = vec![0; CASES.len()];
-    for &i in &selected {
-        iters[i] = setup.calibrate(&CASES[i], target);
-    }
-    let mut samples = vec![Vec::with_capacity(rounds); CASES.len()];
-    for round in 0..rounds {
-        for k in 0..selected.len() {
-            let i = selected[(k + round) % selected.len()];
-            let took = setup.sample(&CASES[i], iters[i]);
-            samples[i].push(took.as_nanos() as f64 / iters[i] as f64);
-        }
-    }
-    let results = Results { samples };
+    let Samples { iters, ns } = harness::sample_round_robin(&settings, &setup, CASES, &selected);
+    let results = Results { samples: ns };
 
     println!(
-        "insights #[traced] overhead, {} mode: {rounds} samples per case of ~{sample_ms} ms, \
-         taken round-robin; span cases in chunks of {CHUNK} calls per transaction, inner loop \
-         timed only; {} CPUs; load average {load_before} before, {} after",
-        if quick { "QUICK" } else { "full" },
+        "insights #[traced] overhead, {settings}; span cases in chunks of {CHUNK} calls per \
+         transaction, inner loop timed only; {} CPUs; load average {load_before} before, {} \
+         after",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         load_average(),
     );
     println!();
-    println!(
-        "{:<15} {:<46} {:>10} {:>9} {:>9} {:>7} {:>7} {:>11}",
-        "case", "what", "median ns", "min", "max", "spread", "x(a)", "iters/samp"
+    let table = Table {
+        key_width: 15,
+        ns_width: 9,
+        ns_decimals: 2,
+        ratio_decimals: 1,
+    };
+    table.print(
+        results.of("a").map(median),
+        selected.iter().map(|&i| Row {
+            key: CASES[i].key,
+            what: CASES[i].what,
+            samples: &results.samples[i],
+            iters: iters[i],
+        }),
     );
-    println!("{}", "-".repeat(15 + 46 + 10 + 9 + 9 + 7 + 7 + 11 + 7));
-    let a = results.of("a").map(median);
-    for &i in &selected {
-        let s = &results.samples[i];
-        let med = median(s);
-        println!(
-            "{:<15} {:<46} {:>10.2} {:>9.2} {:>9.2} {:>6.1}% {:>7} {:>11}",
-            format!("({})", CASES[i].key),
-            CASES[i].what,
-            med,
-            min(s),
-            max(s),
-            100.0 * (max(s) - min(s)) / med,
-            a.map_or_else(|| "-".to_owned(), |a| format!("{:.1}", med / a)),
-            iters[i],
-        );
-    }
     println!();
     println!(
         "spread = (max - min) / median. The async rows include block_on and the body's 4 polls \
@@ -1283,20 +1185,16 @@ fn main() {
     );
     println!("{}", "-".repeat(33 + 8 + 26 + 8 + 7 + 6 + 40));
     for check in checks.iter().flatten() {
-        let verdict = match check.limit {
-            None => "info",
-            Some(limit) if check.ratio <= limit => "PASS",
-            Some(_) => "FAIL",
-        };
+        let ratio = &check.ratio;
         println!(
             "{:<33} {:>8.3} {:>8.3} [{:>6.3} .. {:>6.3}] {:>8.3}  {:<7} {}",
             check.name,
-            check.ratio,
-            median(&check.paired),
-            min(&check.paired),
-            max(&check.paired),
-            check.of_mins,
-            verdict,
+            ratio.medians,
+            median(&ratio.paired),
+            min(&ratio.paired),
+            max(&ratio.paired),
+            ratio.of_mins,
+            ratio.verdict(),
             check.note,
         );
     }

@@ -21,17 +21,22 @@
 //! The checks of 1 and 2 panic when they fail (that would be a bug); the timing target is a
 //! report and prints PASS/FAIL, exiting 0 either way.
 
-use std::future::Future;
+#[path = "../../harness/mod.rs"]
+mod harness;
+
 use std::hint::black_box;
-use std::pin::{pin, Pin};
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use insights_runtime::span::SpanGuard;
 use insights_runtime::traced;
 use sentry::protocol::EnvelopeItem;
 use sentry::{ClientOptions, Hub, Scope, TransactionContext, TransactionOrSpan};
+
+use harness::{
+    block_on, drive, load_average, max, median, min, Bench, Ratio, Row, Samples, Settings, Side,
+    Table, Yield,
+};
 
 #[inline(always)]
 fn work(x: u64) -> u64 {
@@ -70,21 +75,6 @@ const _: () = assert!(
     "#[traced] const fn is not the bare fn"
 );
 
-struct Yield(u8);
-
-impl Future for Yield {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0 == 0 {
-            return Poll::Ready(());
-        }
-        self.0 -= 1;
-        cx.waker().wake_by_ref();
-        Poll::Pending
-    }
-}
-
 async fn plain_async(x: u64) -> u64 {
     Yield(3).await;
     work(x)
@@ -94,16 +84,6 @@ async fn plain_async(x: u64) -> u64 {
 async fn traced_async(x: u64) -> u64 {
     Yield(3).await;
     work(x)
-}
-
-fn block_on<F: Future>(future: F) -> F::Output {
-    let mut future = pin!(future);
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
-            return output;
-        }
-    }
 }
 
 /// Check 1 (the part that needs values): the async future is not wrapped.
@@ -162,18 +142,8 @@ fn check_nothing_recorded() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Timings.
-
-/// One loop for every sync case, calling through a pointer: the cases run the very same loop
-/// code and differ only in the function called. Separate loops per case differ in code layout,
-/// which on this scale (about one ns per call) moves timings by tens of percent on some CPUs
-/// (e.g. Intel's JCC erratum: a `call` crossing a 32-byte boundary in the loop).
-#[inline(never)]
-fn drive(f: fn(u64) -> u64, n: u64) {
-    for i in 0..n {
-        black_box(black_box(f)(black_box(i)));
-    }
-}
+// Timings. Every case goes through `harness::drive`, so that they share its code layout (why
+// that matters: see there).
 
 fn loop_plain(n: u64) {
     drive(plain, n);
@@ -275,6 +245,10 @@ impl Setup {
             sampled: Arc::new(Hub::new(Some(client), Arc::new(Scope::default()))),
         }
     }
+}
+
+impl Bench for Setup {
+    type Case = Case;
 
     fn sample(&self, case: &Case, iters: u64) -> Duration {
         let hub = if case.sampled {
@@ -301,106 +275,49 @@ impl Setup {
     }
 
     fn calibrate(&self, case: &Case, target: Duration) -> u64 {
-        let mut iters = 1000;
-        loop {
-            let took = self.sample(case, iters);
-            if took >= target / 8 || iters >= 1 << 36 {
-                let scaled = iters as f64 * target.as_secs_f64() / took.as_secs_f64().max(1e-9);
-                return (scaled as u64).max(1000);
-            }
-            iters *= 4;
-        }
+        harness::calibrate(1000, 1 << 36, target, |iters| self.sample(case, iters))
     }
-}
-
-fn median(values: &[f64]) -> f64 {
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
-fn min(values: &[f64]) -> f64 {
-    values.iter().copied().fold(f64::INFINITY, f64::min)
-}
-
-fn max(values: &[f64]) -> f64 {
-    values.iter().copied().fold(f64::NEG_INFINITY, f64::max)
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|s| s.split_whitespace().next().map(str::to_owned))
-        .unwrap_or_else(|| "n/a".to_owned())
 }
 
 fn main() {
-    let quick = std::env::var("BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0");
-    let (rounds, sample_ms) = if quick { (5, 3) } else { (15, 60) };
-    let target = Duration::from_millis(sample_ms);
+    let settings = Settings::from_env(false);
 
     check_expansion();
     check_nothing_recorded();
 
     let load_before = load_average();
     let setup = Setup::new();
-    let iters: Vec<u64> = CASES
-        .iter()
-        .map(|case| setup.calibrate(case, target))
-        .collect();
-    let mut samples = vec![Vec::with_capacity(rounds); CASES.len()];
-    for round in 0..rounds {
-        for k in 0..CASES.len() {
-            let i = (k + round) % CASES.len();
-            let took = setup.sample(&CASES[i], iters[i]);
-            samples[i].push(took.as_nanos() as f64 / iters[i] as f64);
-        }
-    }
+    // Always every case: the target needs (a) and (b).
+    let all: Vec<usize> = (0..CASES.len()).collect();
+    let Samples { iters, ns } = harness::sample_round_robin(&settings, &setup, CASES, &all);
 
     println!();
     println!(
-        "#[traced] with `enable` off, {} mode: {rounds} samples per case of ~{sample_ms} ms, \
-         taken round-robin; all cases call through one loop; load average {load_before} \
-         before, {} after",
-        if quick { "QUICK" } else { "full" },
+        "#[traced] with `enable` off, {settings}; all cases call through one loop; load average \
+         {load_before} before, {} after",
         load_average(),
     );
     println!();
-    println!(
-        "{:<13} {:<46} {:>10} {:>8} {:>8} {:>7} {:>7} {:>11}",
-        "case", "what", "median ns", "min", "max", "spread", "x(a)", "iters/samp"
+    let table = Table {
+        key_width: 13,
+        ns_width: 8,
+        ns_decimals: 3,
+        ratio_decimals: 3,
+    };
+    let (a, b) = (Side::of(&ns[0]), Side::of(&ns[1]));
+    table.print(
+        Some(a.median),
+        CASES.iter().enumerate().map(|(i, case)| Row {
+            key: case.key,
+            what: case.what,
+            samples: &ns[i],
+            iters: iters[i],
+        }),
     );
-    println!("{}", "-".repeat(13 + 46 + 10 + 8 + 8 + 7 + 7 + 11 + 7));
-    let a = median(&samples[0]);
-    for (i, case) in CASES.iter().enumerate() {
-        let s = &samples[i];
-        let med = median(s);
-        println!(
-            "{:<13} {:<46} {:>10.3} {:>8.3} {:>8.3} {:>6.1}% {:>7.3} {:>11}",
-            format!("({})", case.key),
-            case.what,
-            med,
-            min(s),
-            max(s),
-            100.0 * (max(s) - min(s)) / med,
-            med / a,
-            iters[i],
-        );
-    }
 
-    let b = median(&samples[1]);
-    let paired: Vec<f64> = samples[1]
-        .iter()
-        .zip(&samples[0])
-        .map(|(b, a)| b / a)
-        .collect();
-    let ratio = b / a;
-    let of_mins = min(&samples[1]) / min(&samples[0]);
+    let target = Ratio::new(Some(1.05), &b, &a);
+    let (ratio, of_mins) = (target.medians, target.of_mins);
+    let (b, a) = (b.median, a.median);
     println!();
     println!(
         "Target (verdict on the ratio of medians; also per round, samples taken back to back: \
@@ -409,9 +326,9 @@ fn main() {
     println!(
         "  (b) <= 1.05 x (a)   medians {ratio:.3}  per round {:.3} [{:.3} .. {:.3}]  mins {of_mins:.3}  \
          {}   (b) {b:.3} ns / (a) {a:.3} ns",
-        median(&paired),
-        min(&paired),
-        max(&paired),
-        if ratio <= 1.05 { "PASS" } else { "FAIL" },
+        median(&target.paired),
+        min(&target.paired),
+        max(&target.paired),
+        target.verdict(),
     );
 }
