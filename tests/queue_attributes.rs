@@ -25,7 +25,12 @@ fn publish(headers: &mut HashMap<String, String>, id: u64, body: &str) -> Result
     Ok(())
 }
 
-#[instrument_queue_publish(destination = "emails", system = "nats", headers_param = "headers")]
+#[instrument_queue_publish(
+    destination = "emails",
+    system = "nats",
+    headers_param = "headers",
+    transaction = "signup"
+)]
 async fn publish_async(headers: &mut Vec<(String, String)>) -> Result<(), String> {
     tokio::task::yield_now().await;
     assert!(headers.iter().any(|(k, _)| k == "baggage"));
@@ -72,12 +77,18 @@ fn by_name<'a>(txs: &'a [Transaction<'static>], name: &str) -> Vec<&'a Transacti
 
 #[test]
 fn producer_and_consumer_attributes_link_their_traces() {
+    let mut sent_baggage = String::new();
     let txs = capture(|| {
         let mut headers = HashMap::new();
         let mut pairs = Vec::new();
         in_transaction("signup", || {
             publish(&mut headers, 42, "hello").expect("published");
             block_on(publish_async(&mut pairs)).expect("published");
+            sent_baggage = pairs
+                .iter()
+                .find(|(k, _)| k == "baggage")
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default();
         });
         assert_eq!(
             block_on(handle(headers.clone(), 42, b"hello".to_vec(), 1)),
@@ -139,5 +150,9 @@ fn producer_and_consumer_attributes_link_their_traces() {
             .is_some_and(Value::is_f64));
     }
     let worker = by_name(&txs, "email worker")[0];
+    assert!(
+        sent_baggage.contains("sentry-transaction=signup"),
+        "{sent_baggage}"
+    );
     assert_eq!(trace(worker).parent_span_id, Some(publishes[1].span_id));
 }

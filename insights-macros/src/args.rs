@@ -550,6 +550,7 @@ pub(crate) struct QueueArgs {
     pub body_param: Option<LitStr>,
     pub retry_count_param: Option<LitStr>,
     pub name: Option<LitStr>,
+    pub transaction: Option<LitStr>,
     pub krate: Option<Path>,
 }
 
@@ -559,6 +560,7 @@ const PUBLISH_KEYS: &[&str] = &[
     "headers_param",
     "message_id_param",
     "body_param",
+    "transaction",
     "crate",
 ];
 
@@ -612,6 +614,7 @@ impl QueueArgs {
                     "message_id_param" => args.message_id_param = value,
                     "body_param" => args.body_param = value,
                     "retry_count_param" => args.retry_count_param = value,
+                    "transaction" => args.transaction = value,
                     _ => args.name = value,
                 }
             }

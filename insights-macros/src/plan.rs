@@ -204,7 +204,12 @@ impl Plan {
         statements.extend(message_and_body(&private, &data, sig, &args)?);
         let inject = match &args.headers_param {
             Some(literal) => Some((
-                quote!(#private::queue::Publish::new(#destination, #system)),
+                match &args.transaction {
+                    Some(name) => quote! {
+                        #private::queue::Publish::new(#destination, #system).transaction_name(#name)
+                    },
+                    None => quote!(#private::queue::Publish::new(#destination, #system)),
+                },
                 params::find(sig, "headers_param", literal)?,
             )),
             None => None,

@@ -229,6 +229,7 @@ pub use insights_macros::instrument_cache_operation;
 /// | `headers_param = "headers"` | a `&mut` parameter of a type implementing [`queue::CarrierMut`]: `sentry-trace`, `baggage` and the publish time are written into it |
 /// | `message_id_param = "id"` | a parameter whose value (any `Display`) is `messaging.message.id` |
 /// | `body_param = "body"` | a parameter of bytes or text (`AsRef<[u8]>`) whose length is `messaging.message.body.size` |
+/// | `transaction = "POST /orders"` | the producer's transaction name, for `sentry-transaction` in the baggage (the `sentry` crate cannot tell it) |
 /// | `crate = path` | as for [`traced`] |
 ///
 /// Every `*_param` must name a plain parameter of the function; a wrong name or type is a
