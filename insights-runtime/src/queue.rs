@@ -625,14 +625,13 @@ impl<'a> Publish<'a> {
     }
 
     fn write(&self, data: &SpanData<'_>) {
-        data.set("messaging.destination.name", self.destination);
-        data.set("messaging.system", self.system);
-        if let Some(id) = self.message_id {
-            data.set("messaging.message.id", id);
-        }
-        if let Some(size) = self.body_size {
-            data.set("messaging.message.body.size", size);
-        }
+        write_message(
+            data,
+            self.destination,
+            self.system,
+            self.message_id.map(MessageId::Str),
+            self.body_size,
+        );
         if let Some(size) = self.envelope_size {
             data.set("messaging.message.envelope.size", size);
         }
@@ -726,6 +725,26 @@ impl Published {
     /// The span's guard.
     pub fn into_guard(self) -> SpanGuard {
         self.guard
+    }
+}
+
+/// The data a producer's and a consumer's span share.
+fn write_message(
+    data: &SpanData<'_>,
+    destination: &str,
+    system: &str,
+    id: Option<MessageId<'_>>,
+    body_size: Option<usize>,
+) {
+    data.set("messaging.destination.name", destination);
+    data.set("messaging.system", system);
+    match id {
+        Some(MessageId::Str(id)) => data.set("messaging.message.id", id),
+        Some(MessageId::Display(id)) => data.set("messaging.message.id", id.to_string()),
+        None => {}
+    }
+    if let Some(size) = body_size {
+        data.set("messaging.message.body.size", size);
     }
 }
 
@@ -864,16 +883,13 @@ impl<'a, C: Carrier + ?Sized> Process<'a, C> {
                     .and_then(|i| i.receive_latency_ms(SystemTime::now()))
             });
             let data = SpanData::new(&span);
-            data.set("messaging.destination.name", self.destination);
-            data.set("messaging.system", self.system);
-            match self.message_id {
-                Some(MessageId::Str(id)) => data.set("messaging.message.id", id),
-                Some(MessageId::Display(id)) => data.set("messaging.message.id", id.to_string()),
-                None => {}
-            }
-            if let Some(size) = self.body_size {
-                data.set("messaging.message.body.size", size);
-            }
+            write_message(
+                &data,
+                self.destination,
+                self.system,
+                self.message_id,
+                self.body_size,
+            );
             if let Some(count) = self.retry_count {
                 data.set("messaging.message.retry.count", count);
             }
