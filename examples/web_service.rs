@@ -15,6 +15,9 @@
 //! * Inside, `#[instrument_db_operation]`, `#[instrument_cache_operation]` and the queue
 //!   attributes record spans for the Queries, Caches and Queues pages, over in-process stand-ins
 //!   (the `service` example of the service suite uses PostgreSQL, Redis and a broker).
+//! * With the runtime's `metrics` feature the same calls record the reference's Prometheus
+//!   metrics (`database_queries_total`, `cache_hits_total`, ...), served on `/metrics` by
+//!   `metrics-exporter-prometheus`. `tests/metrics_endpoint.rs` scrapes it.
 
 use std::collections::HashMap;
 use std::future::IntoFuture;
@@ -32,6 +35,7 @@ use insights_runtime::{
     instrument_cache_operation, instrument_db_operation, instrument_queue_process,
     instrument_queue_publish, traced,
 };
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use sentry::integrations::tower::{NewSentryLayer, SentryHttpLayer};
 use sentry::protocol::Value;
 use tower::ServiceBuilder;
@@ -84,19 +88,26 @@ impl axum::response::IntoResponse for AppError {
 /// A message on the in-memory queue: its headers and its body.
 type Message = (HashMap<String, String>, String);
 
+/// The service's state: in-process stand-ins for a database, a cache and a queue.
 #[derive(Clone, Default)]
-struct App {
+pub struct App {
     users: Arc<Mutex<HashMap<u64, String>>>,
     cache: Arc<Mutex<HashMap<String, String>>>,
     queue: Arc<Mutex<Vec<Message>>>,
 }
 
-#[instrument_cache_operation(get, key_param = "key")]
+#[instrument_cache_operation(get, key_param = "key", cache_name = "users")]
 fn cache_get(app: &App, key: &str) -> Option<String> {
     app.cache.lock().ok()?.get(key).cloned()
 }
 
-#[instrument_cache_operation(put, key_param = "key", ttl = 300, value_param = "value")]
+#[instrument_cache_operation(
+    put,
+    key_param = "key",
+    ttl = 300,
+    value_param = "value",
+    cache_name = "users"
+)]
 fn cache_put(app: &App, key: &str, value: &str) {
     if let Ok(mut cache) = app.cache.lock() {
         cache.insert(key.to_owned(), value.to_owned());
@@ -192,7 +203,7 @@ async fn send_welcome(headers: &HashMap<String, String>, body: &str) -> Result<(
 }
 
 /// Drains the in-memory queue: each message continues the trace of the request that sent it.
-async fn worker(app: App) {
+pub async fn worker(app: App) {
     let messages: Vec<_> = app
         .queue
         .lock()
@@ -204,9 +215,11 @@ async fn worker(app: App) {
     }
 }
 
-fn router(app: App) -> Router {
+/// The routes, with `/metrics` serving `metrics` in the Prometheus text format.
+pub fn router(app: App, metrics: PrometheusHandle) -> Router {
     Router::new()
         .route("/health", get(|| async { "ok" }))
+        .route("/metrics", get(move || async move { metrics.render() }))
         .route("/users", post(create_user))
         .route("/users/{id}", get(get_user))
         .with_state(app)
@@ -217,8 +230,13 @@ fn router(app: App) -> Router {
         )
 }
 
-/// A minimal HTTP/1.1 request over loopback, for the self-test.
-fn call(addr: SocketAddr, method: &str, path: &str, body: &str) -> std::io::Result<String> {
+/// A minimal HTTP/1.1 request over loopback, for the self-test: the status line and the body.
+pub fn call(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> std::io::Result<(String, String)> {
     let mut stream = std::net::TcpStream::connect(addr)?;
     write!(
         stream,
@@ -227,7 +245,12 @@ fn call(addr: SocketAddr, method: &str, path: &str, body: &str) -> std::io::Resu
     )?;
     let mut response = String::new();
     stream.read_to_string(&mut response)?;
-    Ok(response.lines().next().unwrap_or_default().to_owned())
+    let status = response.lines().next().unwrap_or_default().to_owned();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Ok((status, body))
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -237,6 +260,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .expected_error("NotFound")
         .console_without_dsn(true);
     let _sentry = setup::init(settings);
+    // The process-wide `metrics` recorder the attributes record into.
+    let metrics = PrometheusBuilder::new().install_recorder()?;
 
     let serve_forever = std::env::args().any(|a| a == "--serve");
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -251,7 +276,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let listener = runtime.block_on(tokio::net::TcpListener::bind(bind))?;
     let addr = listener.local_addr()?;
-    let server = runtime.spawn(axum::serve(listener, router(app.clone())).into_future());
+    let server = runtime.spawn(axum::serve(listener, router(app.clone(), metrics)).into_future());
     if serve_forever {
         println!("serving on http://{addr}");
         runtime.block_on(server)??;
@@ -265,10 +290,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ("GET", "/users/7", ""),
         ("GET", "/users/13", ""),
     ] {
-        let status = call(addr, method, path, body)?;
+        let (status, _) = call(addr, method, path, body)?;
         println!("{method} {path} -> {status}");
     }
     runtime.block_on(worker(app));
+    let (_, scrape) = call(addr, "GET", "/metrics", "")?;
+    println!("GET /metrics (samples):");
+    for line in scrape
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.contains("quantile"))
+    {
+        println!("  {line}");
+    }
     server.abort();
     Ok(())
 }

@@ -402,12 +402,21 @@ pub(crate) struct CacheArgs {
     pub ttl: Option<syn::LitInt>,
     pub ttl_param: Option<LitStr>,
     pub value_param: Option<LitStr>,
+    /// The `cache_name` label of the metrics.
+    pub cache_name: Option<LitStr>,
     pub krate: Option<Path>,
 }
 
 pub(crate) const CACHE_KINDS: &[&str] = &["get", "put", "remove", "flush"];
 
-const CACHE_KEYS: &[&str] = &["key_param", "ttl", "ttl_param", "value_param", "crate"];
+const CACHE_KEYS: &[&str] = &[
+    "key_param",
+    "ttl",
+    "ttl_param",
+    "value_param",
+    "cache_name",
+    "crate",
+];
 
 impl Parse for CacheArgs {
     fn parse(input: ParseStream) -> syn::Result<Self> {
@@ -418,6 +427,7 @@ impl Parse for CacheArgs {
             ttl: None,
             ttl_param: None,
             value_param: None,
+            cache_name: None,
             krate: None,
         };
         end_of_argument(input)?;
@@ -436,6 +446,7 @@ impl Parse for CacheArgs {
                 "ttl" => args.ttl = Some(integer_value(input, &key)?),
                 "ttl_param" => args.ttl_param = Some(string_value(input, &key)?),
                 "value_param" => args.value_param = Some(string_value(input, &key)?),
+                "cache_name" => args.cache_name = Some(string_value(input, &key)?),
                 _ => args.krate = Some(path_value(input)?),
             }
             end_of_argument(input)?;

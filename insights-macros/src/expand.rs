@@ -25,6 +25,19 @@ pub(crate) trait Instrumentation {
     /// An expression of type `SpanStatus` for the output `out: &Output`; it may write more
     /// data through `data: &SpanData`.
     fn status(&self, out: &Ident, data: &Ident) -> TokenStream;
+    /// Statements run first, before the meter and the span start.
+    fn prelude(&self) -> TokenStream {
+        TokenStream::new()
+    }
+    /// An expression of type `Meter` (`metrics` feature), started before the span.
+    fn meter(&self) -> Option<TokenStream> {
+        None
+    }
+    /// An expression of type `Verdict` for the output `out: &Output`, for the meter.
+    fn verdict(&self, out: &Ident) -> TokenStream {
+        let _ = out;
+        TokenStream::new()
+    }
     /// Statements run right after a sync span starts (`guard: SpanGuard`).
     fn after_sync_start(&self, guard: &Ident) -> TokenStream {
         let _ = guard;
@@ -65,9 +78,11 @@ fn return_type(item: &MaybeItemFn) -> Option<TokenStream> {
 //     fn f(a: A) -> R { body }
 // Output:
 //     fn f(a: A) -> R {
+//         let __insights_meter = Meter::..(..);         // with the `metrics` feature
 //         let __insights_guard = SpanGuard::start_with(..);
 //         let __insights_ret: R = call_once(move || -> R { body });
 //         __insights_guard.finish_with(|_| status(&__insights_ret));
+//         __insights_meter.finish(verdict(&__insights_ret));
 //         __insights_ret
 //     }
 // The closure is typed with the declared return type (spanned at `fn`), so a body of the wrong
@@ -76,13 +91,18 @@ fn sync_fn_body(item: &MaybeItemFn, inst: &dyn Instrumentation) -> TokenStream {
     let private = inst.private();
     let guard = local("__insights_guard");
     let ret = local("__insights_ret");
+    let meter = local("__insights_meter");
+    let prelude = inst.prelude();
+    let start_meter = inst.meter().map(|m| quote!(let #meter = #m;));
     let start = inst.sync_guard();
     let after = inst.after_sync_start(&guard);
     let body = &item.body;
     let Some(ty) = return_type(item) else {
         // A diverging function has no value to judge; the guard still ends its span
-        // (as `internal_error` when it panics).
+        // (as `internal_error` when it panics), and the meter records when dropped.
         return quote! {
+            #prelude
+            #start_meter
             let #guard = #start;
             #after
             #body
@@ -90,8 +110,15 @@ fn sync_fn_body(item: &MaybeItemFn, inst: &dyn Instrumentation) -> TokenStream {
     };
     let data = local("__insights_data");
     let status = inst.status(&ret, &data);
+    let finish_meter = start_meter.as_ref().map(|_| {
+        let out = local("__insights_out");
+        let verdict = inst.verdict(&out);
+        quote!(#meter.finish({ let #out = &#ret; #verdict });)
+    });
     let closure = quote_spanned!(item.sig.fn_token.span=> move || -> #ty #body);
     quote! {
+        #prelude
+        #start_meter
         let #guard = #start;
         #after
         let #ret: #ty = #private::call_once(#closure);
@@ -99,6 +126,7 @@ fn sync_fn_body(item: &MaybeItemFn, inst: &dyn Instrumentation) -> TokenStream {
             let #ret = &#ret;
             #status
         });
+        #finish_meter
         #ret
     }
 }
@@ -115,6 +143,8 @@ fn sync_fn_body(item: &MaybeItemFn, inst: &dyn Instrumentation) -> TokenStream {
 //         };
 //         Instrumented::new(__insights_future, __insights_recording, |out, _| status(out)).await
 //     }
+// With the `metrics` feature a meter starts first, and `Metered::new(Instrumented::new(..),
+// meter, |out| verdict(out))` records it when the future completes or is dropped.
 // The never-taken `return` gives the block its output type before the body is checked, so that
 // `?` infers and an early `return` of the wrong type is reported on the user's expression.
 fn async_fn_body(item: &MaybeItemFn, inst: &dyn Instrumentation) -> TokenStream {
@@ -124,7 +154,6 @@ fn async_fn_body(item: &MaybeItemFn, inst: &dyn Instrumentation) -> TokenStream 
     let ret = local("__insights_ret");
     let out = local("__insights_out");
     let data = local("__insights_data");
-    let start = inst.recording();
     let after = inst.after_async_start(&recording);
     let status = inst.status(&out, &data);
     let body = &item.body;
@@ -137,10 +166,15 @@ fn async_fn_body(item: &MaybeItemFn, inst: &dyn Instrumentation) -> TokenStream 
         // `async fn -> !`: `!` cannot be named in a `let`; the body's value is `()`-typed
         // wherever it diverges.
         let block = quote_spanned! {async_kw=> async move { let () = #body; } };
+        let (starts, instrumented) = future_starts(
+            inst,
+            &recording,
+            quote!(#private::Instrumented::new(#block, #recording, |#out: &(), #data| #status)),
+        );
         return quote! {
-            let #recording = #start;
+            #starts
             #after
-            #private::Instrumented::new(#block, #recording, |#out: &(), #data| #status).await;
+            #instrumented.await;
             ::core::unreachable!()
         };
     };
@@ -165,13 +199,47 @@ fn async_fn_body(item: &MaybeItemFn, inst: &dyn Instrumentation) -> TokenStream 
             #ret
         }
     };
+    let (starts, instrumented) = future_starts(
+        inst,
+        &recording,
+        quote!(#private::Instrumented::new(#future, #recording, |#out, #data| #status)),
+    );
     quote! {
-        let #recording = #start;
+        #starts
         #after
         #[allow(unknown_lints, clippy::async_yields_async)]
         let #future = #block;
-        #private::Instrumented::new(#future, #recording, |#out, #data| #status).await
+        #instrumented.await
     }
+}
+
+/// The statement that starts a future's span (`recording`) and, with the `metrics` feature,
+/// its meter, and the adapter around `instrumented`: `Metered::new(instrumented, meter, |out|
+/// verdict)`, or `instrumented` alone. The prelude's bindings are scoped to the statement, so
+/// that borrows of the arguments are not held across the `.await`.
+fn future_starts(
+    inst: &dyn Instrumentation,
+    recording: &Ident,
+    instrumented: TokenStream,
+) -> (TokenStream, TokenStream) {
+    let prelude = inst.prelude();
+    let start = inst.recording();
+    let Some(start_meter) = inst.meter() else {
+        let starts = if prelude.is_empty() {
+            quote!(let #recording = #start;)
+        } else {
+            quote!(let #recording = { #prelude #start };)
+        };
+        return (starts, instrumented);
+    };
+    let private = inst.private();
+    let meter = local("__insights_meter");
+    let out = local("__insights_out");
+    let verdict = inst.verdict(&out);
+    (
+        quote!(let (#meter, #recording) = { #prelude (#start_meter, #start) };),
+        quote!(#private::Metered::new(#instrumented, #meter, |#out| #verdict)),
+    )
 }
 
 /// How a non-async function returns its future.
@@ -269,6 +337,7 @@ fn single_type_arg(args: &PathArguments) -> Option<&Type> {
 //         let __insights_future = expect_output::<R, _>(call_once(move || { stmts; async move { body } }));
 //         Instrumented::new(__insights_future, __insights_recording, |out, _| status(out))
 //     }
+// With the `metrics` feature the wrapped future is also `Metered`, as for `async fn`.
 // The user's block stays whole (its `use` items keep their scope, an early `return` stays
 // inside it), and the future it returns is wrapped, so the span covers the awaited work, not
 // only construction. `expect_output` restores the expected output type the block had from the
@@ -284,7 +353,6 @@ fn future_fn_body(
     let future = local("__insights_future");
     let out = local("__insights_out");
     let data = local("__insights_data");
-    let start = inst.recording();
     let after = inst.after_async_start(&recording);
     let status = inst.status(&out, &data);
     let body = &item.body;
@@ -294,14 +362,17 @@ fn future_fn_body(
         Some(output) => quote!(#private::expect_output::<#output, _>(#made)),
         None => made,
     };
-    let instrumented =
-        quote!(#private::Instrumented::new(#future, #recording, |#out, #data| #status));
+    let (starts, instrumented) = future_starts(
+        inst,
+        &recording,
+        quote!(#private::Instrumented::new(#future, #recording, |#out, #data| #status)),
+    );
     let returned = match kind {
         FutureReturn::Opaque(_) => instrumented,
         FutureReturn::Boxed(_) => quote!(::std::boxed::Box::pin(#instrumented)),
     };
     quote! {
-        let #recording = #start;
+        #starts
         #after
         let #future = #made;
         #returned

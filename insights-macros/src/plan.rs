@@ -27,6 +27,17 @@ pub(crate) struct Plan {
     start: Option<Starts>,
     /// Writes a producer's headers into this parameter after the span starts.
     inject: Option<(TokenStream, params::Param)>,
+    /// Statements run before anything starts (a consumer's builder, shared by its span and its
+    /// meter).
+    prelude: TokenStream,
+    /// An expression of type `Meter`, with the `metrics` feature.
+    meter: Option<TokenStream>,
+}
+
+/// `Some(meter)` with the `metrics` feature: the metrics of a call are recorded whether or not
+/// its span is.
+fn metered(meter: impl FnOnce() -> TokenStream) -> Option<TokenStream> {
+    cfg!(feature = "metrics").then(meter)
 }
 
 /// A sync and an async start expression.
@@ -81,12 +92,17 @@ impl Plan {
             read: false,
             start: None,
             inject: None,
+            prelude: TokenStream::new(),
+            meter: None,
         }
     }
 
     pub fn db(args: DbArgs, function: &MaybeItemFn) -> syn::Result<Self> {
         let private = private_path(args.krate.as_ref());
         let data = data_ident();
+        // The text of a `query_param`, read once for the span and the meter.
+        let sql = Ident::new("__insights_sql", Span::mixed_site());
+        let mut prelude = TokenStream::new();
         let query = if let Some(sql) = &args.query {
             quote!(#private::db::Query::sql(#sql))
         } else if let Some(literal) = &args.query_param {
@@ -94,7 +110,8 @@ impl Plan {
             let ident = &param.ident;
             // Spanned at the literal, so that a parameter that is not text is reported there.
             let text = quote_spanned!(param.span()=> #private::db::query_text(&#ident));
-            quote!(#private::db::Query::sql(#text))
+            prelude = quote!(let #sql = #text;);
+            quote!(#private::db::Query::sql(#sql))
         } else {
             // Validated when parsed: both are present and the operation is known.
             let (Some(table), Some(operation)) = (&args.table, &args.operation) else {
@@ -124,6 +141,7 @@ impl Plan {
             builder = quote!(#builder.db_name(#name));
         }
         let statements = quote!(#builder.write(#data););
+        let meter = metered(|| db_meter(&private, &args, &sql));
         Ok(Plan {
             data: closure(&private, statements),
             private,
@@ -133,6 +151,8 @@ impl Plan {
             read: false,
             start: None,
             inject: None,
+            prelude,
+            meter,
         })
     }
 
@@ -175,6 +195,22 @@ impl Plan {
             }});
         }
         let op = format!("cache.{}", args.kind);
+        let meter = metered(|| {
+            let kind = Ident::new(
+                match args.kind.to_string().as_str() {
+                    "get" => "Get",
+                    "put" => "Put",
+                    "remove" => "Remove",
+                    _ => "Flush",
+                },
+                args.kind.span(),
+            );
+            let name = match &args.cache_name {
+                Some(name) => name.to_token_stream(),
+                None => quote!(#private::metrics::DEFAULT_CACHE_NAME),
+            };
+            quote!(#private::Meter::cache(#private::cache::Kind::#kind, #name))
+        });
         Ok(Plan {
             data: closure(&private, statements),
             private,
@@ -184,6 +220,8 @@ impl Plan {
             read: args.kind == "get",
             start: None,
             inject: None,
+            prelude: TokenStream::new(),
+            meter,
         })
     }
 
@@ -214,6 +252,7 @@ impl Plan {
             )),
             None => None,
         };
+        let meter = metered(|| quote!(#private::Meter::publish(#destination)));
         Ok(Plan {
             data: closure(&private, statements),
             private,
@@ -223,6 +262,8 @@ impl Plan {
             read: false,
             start: None,
             inject,
+            prelude: TokenStream::new(),
+            meter,
         })
     }
 
@@ -267,6 +308,9 @@ impl Plan {
         if let Some(name) = &args.name {
             builder = quote!(#builder.transaction_name(#name));
         }
+        // Built once: the span and the meter both read the headers.
+        let process = Ident::new("__insights_process", Span::mixed_site());
+        let meter = metered(|| quote!(#process.meter(#destination)));
         Ok(Plan {
             data: closure(&private, TokenStream::new()),
             private,
@@ -275,11 +319,45 @@ impl Plan {
             transaction: None,
             read: false,
             start: Some(Starts {
-                sync: quote!(#builder.start()),
-                recording: quote!(#builder.recording()),
+                sync: quote!(#process.start()),
+                recording: quote!(#process.recording()),
             }),
             inject: None,
+            prelude: quote!(let #process = #builder;),
+            meter,
         })
+    }
+}
+
+/// The meter of a query: its `table` and `operation` labels come from the literals, never from
+/// run-time values, so that their number is bounded.
+fn db_meter(private: &TokenStream, args: &DbArgs, sql_param: &Ident) -> TokenStream {
+    let table = match &args.table {
+        Some(table) => table.to_token_stream(),
+        None => quote!(#private::metrics::UNKNOWN_TABLE),
+    };
+    let known = |word: &str| {
+        let word = word.to_ascii_lowercase();
+        DB_OPERATIONS.iter().find(|o| **o == word).copied()
+    };
+    if let Some(operation) = &args.operation {
+        let name = known(&operation.value()).unwrap_or("other");
+        return quote!(#private::Meter::query(#table, #name));
+    }
+    if let Some(sql) = &args.query {
+        let text = sql.value();
+        let first = text
+            .trim_start()
+            .split(|c: char| !c.is_ascii_alphabetic())
+            .next()
+            .unwrap_or("");
+        let name = known(first).unwrap_or("other");
+        return quote!(#private::Meter::query(#table, #name));
+    }
+    if args.query_param.is_some() {
+        quote!(#private::Meter::query_sql(#table, #sql_param))
+    } else {
+        quote!(#private::Meter::query(#table, "other"))
     }
 }
 
@@ -361,6 +439,30 @@ impl Instrumentation for Plan {
         match &self.start {
             Some(start) => start.recording.clone(),
             None => self.started(&quote!(Recording), &quote!(start)),
+        }
+    }
+
+    fn prelude(&self) -> TokenStream {
+        self.prelude.clone()
+    }
+
+    fn meter(&self) -> Option<TokenStream> {
+        self.meter.clone()
+    }
+
+    fn verdict(&self, out: &Ident) -> TokenStream {
+        let private = &self.private;
+        if self.read {
+            quote! {{
+                use #private::cache::probe::{HitShape as _, NoHitShape as _};
+                let hit = (&#private::cache::probe::Read(#out)).__insights_found();
+                #private::Verdict { ok: hit.is_some(), hit }
+            }}
+        } else {
+            quote! {{
+                use #private::{AnyProbe as _, ResultProbe as _};
+                #private::Verdict::of_status((&#private::Probe(#out)).__insights_status())
+            }}
         }
     }
 

@@ -440,6 +440,9 @@ where
 pub trait ReadOutcome {
     /// Writes `cache.hit` (and `cache.item_size`) and returns the status.
     fn record_read(&self, data: &SpanData<'_>) -> sentry::protocol::SpanStatus;
+
+    /// Whether the read found a value; `None` when it failed.
+    fn hit(&self) -> Option<bool>;
 }
 
 impl<T: AsRef<[u8]>> ReadOutcome for Option<T> {
@@ -450,6 +453,10 @@ impl<T: AsRef<[u8]>> ReadOutcome for Option<T> {
         }
         sentry::protocol::SpanStatus::Ok
     }
+
+    fn hit(&self) -> Option<bool> {
+        Some(self.is_some())
+    }
 }
 
 impl<T: AsRef<[u8]>, E> ReadOutcome for Result<Option<T>, E> {
@@ -459,12 +466,20 @@ impl<T: AsRef<[u8]>, E> ReadOutcome for Result<Option<T>, E> {
             Err(_) => sentry::protocol::SpanStatus::InternalError,
         }
     }
+
+    fn hit(&self) -> Option<bool> {
+        self.as_ref().ok().map(Option::is_some)
+    }
 }
 
 impl ReadOutcome for bool {
     fn record_read(&self, data: &SpanData<'_>) -> sentry::protocol::SpanStatus {
         data.set("cache.hit", *self);
         sentry::protocol::SpanStatus::Ok
+    }
+
+    fn hit(&self) -> Option<bool> {
+        Some(*self)
     }
 }
 
@@ -482,6 +497,8 @@ pub mod probe {
     pub trait HitShape<'a> {
         type Value: ?Sized;
         fn __insights_hit(&self, data: &SpanData<'_>) -> Option<&'a Self::Value>;
+        /// Whether the read found a value, for the metrics; `None` when it failed.
+        fn __insights_found(&self) -> Option<bool>;
     }
 
     impl<'a, T> HitShape<'a> for Read<'a, Option<T>> {
@@ -489,6 +506,9 @@ pub mod probe {
         fn __insights_hit(&self, data: &SpanData<'_>) -> Option<&'a T> {
             data.set("cache.hit", self.0.is_some());
             self.0.as_ref()
+        }
+        fn __insights_found(&self) -> Option<bool> {
+            Some(self.0.is_some())
         }
     }
 
@@ -500,6 +520,9 @@ pub mod probe {
                 Err(_) => None,
             }
         }
+        fn __insights_found(&self) -> Option<bool> {
+            self.0.as_ref().ok().map(Option::is_some)
+        }
     }
 
     impl<'a> HitShape<'a> for Read<'a, bool> {
@@ -507,6 +530,9 @@ pub mod probe {
         fn __insights_hit(&self, data: &SpanData<'_>) -> Option<&'a ()> {
             data.set("cache.hit", *self.0);
             None
+        }
+        fn __insights_found(&self) -> Option<bool> {
+            Some(*self.0)
         }
     }
 
@@ -518,14 +544,21 @@ pub mod probe {
             }
             None
         }
+        fn __insights_found(&self) -> Option<bool> {
+            self.0.as_ref().ok().copied()
+        }
     }
 
     pub trait NoHitShape {
         fn __insights_hit(&self, data: &SpanData<'_>) -> Option<&'static ()>;
+        fn __insights_found(&self) -> Option<bool>;
     }
 
     impl<T: ?Sized> NoHitShape for &Read<'_, T> {
         fn __insights_hit(&self, _: &SpanData<'_>) -> Option<&'static ()> {
+            None
+        }
+        fn __insights_found(&self) -> Option<bool> {
             None
         }
     }

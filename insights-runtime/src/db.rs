@@ -125,6 +125,12 @@ impl Operation {
             Operation::Delete => "DELETE",
         }
     }
+
+    /// The lower-case name, as the `operation` label of `database_queries_total` carries it.
+    pub fn name(self) -> &'static str {
+        let i = Self::ALL.iter().position(|o| *o == self).unwrap_or(0);
+        Self::NAMES[i]
+    }
 }
 
 impl std::str::FromStr for Operation {

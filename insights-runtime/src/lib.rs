@@ -17,6 +17,9 @@
 //!   record producers and consumers for the Queues page and carry the trace inside messages.
 //! * [`console`] prints finished transactions as span trees, for development without a Sentry
 //!   project.
+//! * [`setup`], [`sampling`] and [`scrub`] set Sentry up for a service from its settings.
+//! * With the `metrics` feature, `metrics` records the reference service's Prometheus metrics
+//!   beside every db, cache and queue span.
 //!
 //! Nothing is recorded, and next to nothing is spent, when Sentry is not initialised, when no
 //! span is current, or when the current trace is not sampled. Turning off the default `enable`
@@ -49,6 +52,8 @@ pub mod cache;
 pub mod console;
 pub mod db;
 pub mod future;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 pub mod queue;
 pub mod sampling;
 pub mod scrub;
@@ -143,7 +148,7 @@ pub use insights_macros::traced;
 /// | `table = "users"` (or first, by position) | `db.sql.table` |
 /// | `operation = "select"` (or second, by position) | `db.operation`, upper-cased; `select`, `insert`, `update`, `delete` or `upsert` when the description is built from the table, any name with `query`/`query_param` |
 /// | `query = "SELECT .. WHERE id = $1"` | the description, verbatim (write placeholders, never values) |
-/// | `query_param = "sql"` | the description is the value of this parameter (`AsRef<str>`), read only when a span is recorded |
+/// | `query_param = "sql"` | the description is the value of this parameter (`AsRef<str>`) |
 /// | `system = "sqlite"` | `db.system` (default: [`db::default_system`], `postgresql` until set) |
 /// | `db_name = "app"` | `db.name` |
 /// | `crate = path` | as for [`traced`] |
@@ -190,7 +195,9 @@ pub use insights_macros::instrument_db_operation;
 ///   bytes (`AsRef<[u8]>`: `String`, `Vec<u8>`, `bytes::Bytes`, ..); other values get no size.
 /// * `put`: `ttl = 3600` (seconds) or `ttl_param = "ttl"` (an integer or a `Duration`, see
 ///   [`cache::Ttl`]) for `cache.ttl`; `value_param = "value"` for `cache.item_size`.
-/// * every kind: `crate = path`, as for [`traced`].
+/// * every kind: `cache_name = "users"`, the `cache_name` label of the metrics the `metrics`
+///   feature records (`cache_hits_total`, ..; default `"default"`); `crate = path`, as for
+///   [`traced`].
 ///
 /// ```
 /// use std::collections::HashMap;
@@ -286,6 +293,8 @@ pub use insights_macros::instrument_queue_process;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::future::{Instrumented, Recording};
+    #[cfg(feature = "metrics")]
+    pub use crate::metrics::{self, Meter, Metered, Verdict};
     pub use crate::span::{SpanData, SpanGuard};
     pub use crate::status::{AnyProbe, Probe, ResultProbe};
     pub use crate::{cache, db, queue};

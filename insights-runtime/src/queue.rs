@@ -324,6 +324,16 @@ impl IncomingTrace {
     }
 }
 
+/// When the message was published, from its enqueue-time header.
+#[cfg(feature = "metrics")]
+pub(crate) fn enqueued_at<C: Carrier + ?Sized>(carrier: &C) -> Option<SystemTime> {
+    carrier
+        .header(ENQUEUED_TIME)
+        .or_else(|| carrier.header("sentry_task_enqueued_time"))
+        .filter(|v| v.len() <= MAX_HEADER_LEN)
+        .and_then(parse_time)
+}
+
 /// `<32 hex>-<16 hex>[-0|1]`, strictly.
 fn parse_sentry_trace(value: &str) -> Option<(TraceId, SpanId, Option<bool>)> {
     let value = value.trim();
@@ -913,6 +923,13 @@ impl<'a, C: Carrier + ?Sized> Process<'a, C> {
     pub fn recording(&self) -> Option<Recording> {
         let (hub, root, span) = self.begin()?;
         Some(Recording::on_fork(&hub, span, root))
+    }
+
+    /// The meter of this message, labelled `queue_name`; records its receive latency now.
+    #[cfg(feature = "metrics")]
+    #[doc(hidden)]
+    pub fn meter(&self, queue_name: &'static str) -> crate::metrics::Meter {
+        crate::metrics::Meter::process(queue_name, self.headers)
     }
 
     /// Handles the message with `future`, under the span; its output decides the status of
