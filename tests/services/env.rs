@@ -1,0 +1,221 @@
+//! Where the services are, connecting to them with a clear failure when one is down, and
+//! names unique to one test so that runs never share tables, keys or queues.
+
+use std::future::Future;
+use std::time::Duration;
+
+use lapin::options::QueueDeleteOptions;
+use lapin::types::ShortString;
+
+pub const START_HINT: &str =
+    "the service suite needs PostgreSQL, Redis and RabbitMQ running (README, \"Real services\"; \
+     override the addresses with DATABASE_URL, REDIS_URL, AMQP_URL)";
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| default.to_owned())
+}
+
+pub fn database_url() -> String {
+    env_or("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
+}
+
+pub fn redis_url() -> String {
+    env_or("REDIS_URL", "redis://127.0.0.1:6379/")
+}
+
+pub fn amqp_url() -> String {
+    env_or("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f")
+}
+
+/// A lower-case hex suffix unique to this call.
+pub fn unique() -> String {
+    sentry::types::Uuid::new_v4().simple().to_string()[..12].to_owned()
+}
+
+/// `DATABASE_URL` with `search_path` set to `schema`, so that the `items` table of one test is
+/// its own.
+pub fn database_url_in(schema: &str) -> String {
+    let url = database_url();
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let separator = if url.contains('?') { '&' } else { '?' };
+        format!("{url}{separator}options=-c%20search_path%3D{schema}")
+    } else {
+        format!("{url} options='-c search_path={schema}'")
+    }
+}
+
+/// A multi-threaded runtime: connection tasks keep running between `block_on` calls, while
+/// the future given to `block_on` runs on the test's thread, under its hub.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
+/// `e` and its sources (a `tokio_postgres::Error` alone says only "error connecting to
+/// server").
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(inner) = source {
+        let inner_text = inner.to_string();
+        if !text.contains(&inner_text) {
+            text = format!("{text}: {inner_text}");
+        }
+        source = inner.source();
+    }
+    text
+}
+
+/// `url` without the password of its user, for messages.
+fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.split_once('@') {
+        Some((user_info, host)) if user_info.contains(':') => {
+            let user = user_info.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}")
+        }
+        _ => url.to_owned(),
+    }
+}
+
+async fn within<T, E: std::error::Error>(
+    service: &str,
+    variable: &str,
+    url: &str,
+    connecting: impl Future<Output = Result<T, E>>,
+) -> T {
+    match tokio::time::timeout(Duration::from_secs(10), connecting).await {
+        Ok(Ok(connected)) => connected,
+        Ok(Err(e)) => panic!(
+            "{service} is not reachable at {variable}={}: {}\n{START_HINT}",
+            redacted(url),
+            chain(&e)
+        ),
+        Err(_) => panic!(
+            "{service} did not answer within 10 s at {variable}={}\n{START_HINT}",
+            redacted(url)
+        ),
+    }
+}
+
+/// A PostgreSQL client on `url`.
+pub async fn postgres(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = within(
+        "PostgreSQL",
+        "DATABASE_URL",
+        url,
+        tokio_postgres::connect(url, tokio_postgres::NoTls),
+    )
+    .await;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    client
+}
+
+/// A Redis connection, and the client it came from.
+pub async fn redis() -> (redis::Client, redis::aio::MultiplexedConnection) {
+    let url = redis_url();
+    let client = redis::Client::open(url.as_str())
+        .unwrap_or_else(|e| panic!("REDIS_URL={} is not a Redis URL: {e}", redacted(&url)));
+    let conn = within(
+        "Redis",
+        "REDIS_URL",
+        &url,
+        client.get_multiplexed_async_connection(),
+    )
+    .await;
+    (client, conn)
+}
+
+/// The host and port of `client`'s server.
+pub fn redis_server(client: &redis::Client) -> (String, u16) {
+    match client.get_connection_info().addr() {
+        redis::ConnectionAddr::Tcp(host, port) => (host.clone(), *port),
+        other => panic!("the suite expects Redis over TCP, REDIS_URL gives {other:?}"),
+    }
+}
+
+/// A RabbitMQ connection.
+pub async fn rabbitmq() -> lapin::Connection {
+    let url = amqp_url();
+    within(
+        "RabbitMQ",
+        "AMQP_URL",
+        &url,
+        lapin::Connection::connect(&url, lapin::ConnectionProperties::default()),
+    )
+    .await
+}
+
+/// A PostgreSQL schema and a RabbitMQ queue of one test, dropped at its end (also when it
+/// fails; errors there are ignored). Redis keys are written with a TTL instead.
+pub struct Scratch {
+    pub schema: String,
+    pub queue: String,
+}
+
+impl Scratch {
+    /// Creates the schema (the queue is declared by whoever uses it first).
+    pub fn new(rt: &tokio::runtime::Runtime) -> Self {
+        let suffix = unique();
+        let scratch = Scratch {
+            schema: format!("svc_{suffix}"),
+            queue: format!("item-jobs.{suffix}"),
+        };
+        rt.block_on(async {
+            let db = postgres(&database_url()).await;
+            db.batch_execute(&format!("CREATE SCHEMA {}", scratch.schema))
+                .await
+                .unwrap_or_else(|e| panic!("CREATE SCHEMA {}: {e}", scratch.schema));
+        });
+        scratch
+    }
+
+    pub fn database_url(&self) -> String {
+        database_url_in(&self.schema)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        let (schema, queue) = (self.schema.clone(), self.queue.clone());
+        rt.block_on(async move {
+            let cleanup = async {
+                if let Ok((db, connection)) =
+                    tokio_postgres::connect(&database_url(), tokio_postgres::NoTls).await
+                {
+                    tokio::spawn(connection);
+                    let _ = db
+                        .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                        .await;
+                }
+                if let Ok(amqp) =
+                    lapin::Connection::connect(&amqp_url(), lapin::ConnectionProperties::default())
+                        .await
+                {
+                    if let Ok(channel) = amqp.create_channel().await {
+                        let _ = channel
+                            .queue_delete(ShortString::from(queue), QueueDeleteOptions::default())
+                            .await;
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(Duration::from_secs(10), cleanup).await;
+        });
+    }
+}
