@@ -48,7 +48,7 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
-use insights_runtime::cache::{CacheTracker, Kind, ReadOutcome};
+use insights_runtime::cache::CacheTracker;
 use insights_runtime::sampling::Sampler;
 use insights_runtime::setup::{self, Settings};
 use insights_runtime::{instrument_db_operation, instrument_queue_publish};
@@ -180,29 +180,25 @@ impl Cache {
         format!("{}{id}", self.prefix)
     }
 
-    /// `GET key` under a `cache.get` span: `cache.hit` and `cache.item_size` from the reply.
+    /// `GET key` under a `cache.get` span: `cache.hit` and `cache.item_size` from the reply,
+    /// and `cache_hits_total`/`cache_misses_total` for the tracker's name.
     async fn get(&self, key: &str) -> redis::RedisResult<Option<String>> {
-        // Detached: the span is held across the `.await` (`CacheTracker::get` is for sync code).
-        let span = self
-            .tracker
-            .operation(Kind::Get, Some(key))
-            .start_detached();
-        let value: redis::RedisResult<Option<String>> = self.conn.clone().get(key).await;
-        span.finish_with(|data| value.record_read(data));
-        value
+        let mut conn = self.conn.clone();
+        self.tracker
+            .read(key, async move { conn.get(key).await })
+            .await
     }
 
-    /// `SET key value EX ttl` under a `cache.put` span with `cache.ttl` and `cache.item_size`.
+    /// `SET key value EX ttl` under a `cache.put` span with `cache.ttl` and `cache.item_size`,
+    /// counted in `cache_sets_total`.
     async fn put(&self, key: &str, value: &str) -> redis::RedisResult<()> {
-        let span = self
-            .tracker
+        let mut conn = self.conn.clone();
+        self.tracker
             .put(key)
             .ttl(CACHE_TTL)
             .item_size(value.len())
-            .start_detached();
-        let stored: redis::RedisResult<()> = self.conn.clone().set_ex(key, value, CACHE_TTL).await;
-        span.finish_with_outcome(&stored);
-        stored
+            .run(async move { conn.set_ex(key, value, CACHE_TTL).await })
+            .await
     }
 }
 
@@ -404,7 +400,7 @@ async fn connect(config: &Config, metrics: PrometheusHandle) -> Result<App, Stri
 
     let redis =
         redis::Client::open(config.redis_url.as_str()).map_err(|e| format!("REDIS_URL: {e}"))?;
-    let mut tracker = CacheTracker::new("redis");
+    let mut tracker = CacheTracker::new("redis").name("items");
     if let redis::ConnectionAddr::Tcp(host, port) = redis.get_connection_info().addr() {
         tracker = tracker.server(host.as_str(), *port);
     }

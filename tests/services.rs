@@ -845,6 +845,22 @@ fn service_and_worker_send_their_spans_to_sentry() {
         "{}",
         metrics.body
     );
+    // The insights metrics of the same calls, under the reference service's names.
+    for series in [
+        r#"database_queries_total{table="items",operation="insert"} 1"#,
+        r#"database_queries_total{table="items",operation="select"} 2"#,
+        r#"database_query_duration_seconds_count{table="items"} 3"#,
+        r#"cache_misses_total{cache_name="items"} 2"#,
+        r#"cache_hits_total{cache_name="items"} 1"#,
+        r#"cache_sets_total{cache_name="items"} 1"#,
+        r#"queue_messages_published_total{queue_name="item-jobs"} 1"#,
+    ] {
+        assert!(
+            metrics.body.lines().any(|l| l == series),
+            "{series} in:\n{}",
+            metrics.body
+        );
+    }
 
     assert!(worker.wait_exit(Duration::from_secs(30)).success());
     endpoint.wait_for("five transactions", Duration::from_secs(10), |r| {

@@ -245,6 +245,7 @@ pub struct CacheTracker {
     system: Option<Cow<'static, str>>,
     address: Option<String>,
     port: Option<u16>,
+    name: Option<&'static str>,
 }
 
 impl CacheTracker {
@@ -263,6 +264,36 @@ impl CacheTracker {
         self.address = Some(address.into());
         self.port = Some(port);
         self
+    }
+
+    /// The cache's name: the `cache_name` label of the metrics its futures record with the
+    /// `metrics` feature (default `"default"`). A name written in the program, never a key.
+    pub fn name(mut self, name: &'static str) -> Self {
+        self.name = Some(name);
+        self
+    }
+
+    /// Runs a read (`future`) under a `cache.get` span with the hit and size from the value
+    /// read (see [`ReadOutcome`]); with the `metrics` feature it also counts the hit or miss.
+    /// For async code, where [`get`](Self::get)'s current span must not be held across an
+    /// `.await`.
+    ///
+    /// ```
+    /// use insights_runtime::cache::CacheTracker;
+    ///
+    /// let redis = CacheTracker::new("redis").server("127.0.0.1", 6379).name("sessions");
+    /// # futures_executor::block_on(async {
+    /// let value: Option<String> = redis.read("session:42", async { None }).await;
+    /// # assert!(value.is_none());
+    /// # });
+    /// ```
+    pub fn read<K, F>(&self, key: &K, future: F) -> impl Future<Output = F::Output>
+    where
+        K: CacheKeys + ?Sized,
+        F: Future,
+        F::Output: ReadOutcome,
+    {
+        self.operation(Kind::Get, Some(key)).read(future)
     }
 
     /// Starts a `cache.get` span as the current span; [`CacheGet::record`] sets the hit and the
@@ -300,6 +331,7 @@ impl CacheTracker {
             ttl: None,
             item_size: None,
             tracker: Some(self),
+            name: self.name,
         }
     }
 
@@ -324,6 +356,9 @@ pub struct Operation<'a, K: ?Sized = str> {
     ttl: Option<u64>,
     item_size: Option<usize>,
     tracker: Option<&'a CacheTracker>,
+    /// The metrics' `cache_name`.
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    name: Option<&'static str>,
 }
 
 impl<'a, K: CacheKeys + ?Sized> Operation<'a, K> {
@@ -335,7 +370,14 @@ impl<'a, K: CacheKeys + ?Sized> Operation<'a, K> {
             ttl: None,
             item_size: None,
             tracker: None,
+            name: None,
         }
+    }
+
+    /// The `cache_name` label of the metrics (`metrics` feature; default `"default"`).
+    pub fn cache_name(mut self, name: &'static str) -> Self {
+        self.name = Some(name);
+        self
     }
 
     /// `cache.ttl`.
@@ -361,15 +403,49 @@ impl<'a, K: CacheKeys + ?Sized> Operation<'a, K> {
         SpanGuard::start_detached(self.kind.op(), "", |data| self.write(data))
     }
 
-    /// Runs `future` under the span; its output decides the status ([`Outcome`]). For a read,
-    /// prefer [`get`] which also records the hit.
-    pub fn run<F>(&self, future: F) -> Instrumented<F, StatusFn<F::Output>>
+    /// Runs `future` under the span; its output decides the status ([`Outcome`]). With the
+    /// `metrics` feature a successful put or remove is counted. For a read, use
+    /// [`read`](Self::read), which also records the hit.
+    pub fn run<F>(&self, future: F) -> impl Future<Output = F::Output>
     where
         F: Future,
         F::Output: Outcome,
     {
         let recording = Recording::start(self.kind.op(), "", |data| self.write(data));
-        Instrumented::new(future, recording, |output, _| output.status())
+        let span: Instrumented<F, StatusFn<F::Output>> =
+            Instrumented::new(future, recording, |output, _| output.status());
+        #[cfg(feature = "metrics")]
+        let span = crate::metrics::Metered::new(span, self.meter(), |output: &F::Output| {
+            crate::metrics::Verdict::of_status(output.status())
+        });
+        span
+    }
+
+    /// Runs a read (`future`) under the span, with `cache.hit` and `cache.item_size` from the
+    /// value it returns ([`ReadOutcome`]); with the `metrics` feature it counts the hit or miss.
+    pub fn read<F>(&self, future: F) -> impl Future<Output = F::Output>
+    where
+        F: Future,
+        F::Output: ReadOutcome,
+    {
+        let recording = Recording::start(self.kind.op(), "", |data| self.write(data));
+        let span: Instrumented<F, StatusFn<F::Output>> =
+            Instrumented::new(future, recording, |output, data| output.record_read(data));
+        #[cfg(feature = "metrics")]
+        let span = crate::metrics::Metered::new(span, self.meter(), |output: &F::Output| {
+            let hit = output.hit();
+            crate::metrics::Verdict {
+                ok: hit.is_some(),
+                hit,
+            }
+        });
+        span
+    }
+
+    #[cfg(feature = "metrics")]
+    fn meter(&self) -> crate::metrics::Meter {
+        let name = self.name.unwrap_or(crate::metrics::DEFAULT_CACHE_NAME);
+        crate::metrics::Meter::cache(self.kind, name)
     }
 
     fn write(&self, data: &SpanData<'_>) {
@@ -423,15 +499,15 @@ impl CacheGet {
 }
 
 /// Runs a read (`future`) under a `cache.get` span and records the hit and size from its
-/// output, as `#[instrument_cache_operation(get)]` does.
-pub fn get<K, F>(key: &K, future: F) -> Instrumented<F, StatusFn<F::Output>>
+/// output, as `#[instrument_cache_operation(get)]` does (with the `metrics` feature, the hit or
+/// miss is counted under `cache_name="default"`).
+pub fn get<K, F>(key: &K, future: F) -> impl Future<Output = F::Output>
 where
     K: CacheKeys + ?Sized,
     F: Future,
     F::Output: ReadOutcome,
 {
-    let recording = Recording::start(Kind::Get.op(), "", |data| describe(data, key));
-    Instrumented::new(future, recording, |output, data| output.record_read(data))
+    Operation::new(Kind::Get, Some(key)).read(future)
 }
 
 /// The result of a cache read, for [`get`]: `Option<T>` (hit when `Some`),

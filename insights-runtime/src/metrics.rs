@@ -46,7 +46,13 @@
 //! | `track_queue_publish(..)` | [`track_queue_publish`]`(queue_name, system, \|headers\| future)` |
 //! | `track_queue_process(..)` | [`track_queue_process`]`(queue_name, system, &headers, future)` |
 //!
-//! Sync code uses the attributes, which record the same metrics.
+//! Sync code uses the attributes, which record the same metrics. The futures of
+//! [`CacheTracker::read`](crate::cache::CacheTracker::read) and
+//! [`cache::Operation::run`](crate::cache::Operation::run) record the cache metrics too, under
+//! the tracker's [`name`](crate::cache::CacheTracker::name). The sync guards
+//! ([`CacheTracker::get`](crate::cache::CacheTracker::get), [`Query::start`], ...) and
+//! the other builders' futures ([`Query::run`], `Publish::run`, `Process::run`) record spans
+//! only: their names are not `'static`, so they cannot vouch for the labels.
 //!
 //! ```
 //! use insights_runtime::db::Operation;
@@ -68,7 +74,6 @@ use sentry::protocol::SpanStatus;
 
 use crate::cache::{self, CacheKeys, Kind, ReadOutcome};
 use crate::db::{Operation, Query};
-use crate::future::{Instrumented, StatusFn};
 use crate::queue::{Carrier, Process, Publish, TraceHeaders};
 use crate::status::Outcome;
 
@@ -341,12 +346,6 @@ fn verdict_of<T: Outcome + ?Sized>(output: &T) -> Verdict {
     Verdict::of_status(output.status())
 }
 
-/// A future under a span, with its metrics: what the `track_*` functions return.
-pub type Tracked<F> = Metered<
-    Instrumented<F, StatusFn<<F as Future>::Output>>,
-    fn(&<F as Future>::Output) -> Verdict,
->;
-
 /// Runs a query (`future`) under a `db` span described by a statement for `operation` on
 /// `table`, and counts and times it in `database_queries_total` and
 /// `database_query_duration_seconds`, failed or not. The reference's
@@ -354,7 +353,11 @@ pub type Tracked<F> = Metered<
 ///
 /// For a span with the query's own SQL, put the metric around [`Query::run`] yourself or use
 /// `#[instrument_db_operation(query = "..", table = "..")]`.
-pub fn track_database_query<F>(table: &'static str, operation: Operation, future: F) -> Tracked<F>
+pub fn track_database_query<F>(
+    table: &'static str,
+    operation: Operation,
+    future: F,
+) -> impl Future<Output = F::Output>
 where
     F: Future,
     F::Output: Outcome,
@@ -377,60 +380,64 @@ where
 /// assert!(value.is_none()); // counted in cache_misses_total{cache_name="sessions"}
 /// # });
 /// ```
-pub fn track_cache_get<K, F>(cache_name: &'static str, key: &K, future: F) -> Tracked<F>
+pub fn track_cache_get<K, F>(
+    cache_name: &'static str,
+    key: &K,
+    future: F,
+) -> impl Future<Output = F::Output>
 where
     K: CacheKeys + ?Sized,
     F: Future,
     F::Output: ReadOutcome,
 {
-    let meter = Meter::cache(Kind::Get, cache_name);
-    Metered::new(cache::get(key, future), meter, |output: &F::Output| {
-        let hit = output.hit();
-        Verdict {
-            ok: hit.is_some(),
-            hit,
-        }
-    })
+    cache::Operation::new(Kind::Get, Some(key))
+        .cache_name(cache_name)
+        .read(future)
 }
 
 /// Runs a cache write (`future`) under a `cache.put` span and counts it in
 /// `cache_sets_total` when it succeeds. The reference's `record_cache_set`.
-pub fn track_cache_set<K, F>(cache_name: &'static str, key: &K, future: F) -> Tracked<F>
+pub fn track_cache_set<K, F>(
+    cache_name: &'static str,
+    key: &K,
+    future: F,
+) -> impl Future<Output = F::Output>
 where
     K: CacheKeys + ?Sized,
     F: Future,
     F::Output: Outcome,
 {
-    cache_write(Kind::Put, cache_name, key, future)
+    cache::Operation::new(Kind::Put, Some(key))
+        .cache_name(cache_name)
+        .run(future)
 }
 
 /// Runs a cache removal (`future`) under a `cache.remove` span and counts it in
 /// `cache_removes_total` when it succeeds. The reference's `record_cache_remove`.
-pub fn track_cache_remove<K, F>(cache_name: &'static str, key: &K, future: F) -> Tracked<F>
+pub fn track_cache_remove<K, F>(
+    cache_name: &'static str,
+    key: &K,
+    future: F,
+) -> impl Future<Output = F::Output>
 where
     K: CacheKeys + ?Sized,
     F: Future,
     F::Output: Outcome,
 {
-    cache_write(Kind::Remove, cache_name, key, future)
-}
-
-fn cache_write<K, F>(kind: Kind, cache_name: &'static str, key: &K, future: F) -> Tracked<F>
-where
-    K: CacheKeys + ?Sized,
-    F: Future,
-    F::Output: Outcome,
-{
-    let meter = Meter::cache(kind, cache_name);
-    let span = cache::Operation::new(kind, Some(key)).run(future);
-    Metered::new(span, meter, verdict_of::<F::Output>)
+    cache::Operation::new(Kind::Remove, Some(key))
+        .cache_name(cache_name)
+        .run(future)
 }
 
 /// Publishes a message under a `queue.publish` span and counts it in
 /// `queue_messages_published_total` when it succeeds. `publish` builds the sending future from
 /// the trace headers to put in the message (none when Sentry is off or no span is current).
 /// The reference's `track_queue_publish`.
-pub fn track_queue_publish<F, B>(queue_name: &'static str, system: &str, publish: B) -> Tracked<F>
+pub fn track_queue_publish<F, B>(
+    queue_name: &'static str,
+    system: &str,
+    publish: B,
+) -> impl Future<Output = F::Output>
 where
     B: FnOnce(Option<&TraceHeaders>) -> F,
     F: Future,
@@ -450,7 +457,7 @@ pub fn track_queue_process<C, F>(
     system: &str,
     headers: &C,
     future: F,
-) -> Tracked<F>
+) -> impl Future<Output = F::Output>
 where
     C: Carrier + ?Sized,
     F: Future,
