@@ -3,10 +3,13 @@
 //! `tracing` + `SpanLayer`.
 //!
 //! ```text
-//! CARGO_TARGET_DIR=/work/target-bench cargo bench --bench overhead               # full run, ~25 s
-//! CARGO_TARGET_DIR=/work/target-bench BENCH_QUICK=1 cargo bench --bench overhead # smoke run, <1 s
-//! BENCH_FILTER=a,d,e cargo bench --bench overhead                                # some cases only
+//! cargo bench --no-default-features --bench overhead                 # full run, ~25 s
+//! BENCH_QUICK=1 cargo bench --no-default-features --bench overhead   # smoke run, <1 s
+//! BENCH_FILTER=a,d,e cargo bench --no-default-features --bench overhead  # some cases only
 //! ```
+//!
+//! `--no-default-features` turns the root package's `metrics` feature off, so that the
+//! attributes record spans only, as their by-hand twins do; the header line says which.
 //!
 //! Every case runs in the same process. After a calibration pass (which also warms up), the
 //! cases are sampled round-robin, the starting case rotating each round, so that drift on a noisy
@@ -1078,9 +1081,15 @@ fn main() {
     println!(
         "insights #[traced] overhead, {settings}; span cases in chunks of {CHUNK} calls per \
          transaction, inner loop timed only; {} CPUs; load average {load_before} before, {} \
-         after",
+         after; metrics feature {}",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         load_average(),
+        if cfg!(feature = "metrics") {
+            "ON (the db, cache and queue attributes also record metrics; run with \
+             --no-default-features to compare spans alone)"
+        } else {
+            "off"
+        },
     );
     println!();
     let table = Table {
