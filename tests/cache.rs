@@ -279,3 +279,54 @@ fn async_reads_with_the_runtime_get() {
     assert_eq!(s.data.get("cache.hit"), Some(&Value::Bool(true)));
     assert_eq!(s.data.get("cache.item_size"), Some(&Value::from(3)));
 }
+
+/// A client that keeps its tracker, as a Redis wrapper would.
+struct Sessions {
+    tracker: CacheTracker,
+    cache: Cache<String, String>,
+}
+
+impl Sessions {
+    #[instrument_cache_operation(get, key_param = "key", tracker = &self.tracker)]
+    async fn get(&self, key: &str) -> Option<String> {
+        self.cache.get(key)
+    }
+
+    #[instrument_cache_operation(put, key_param = "key", value_param = "value", tracker = &self.tracker)]
+    fn put(&self, key: &str, value: String) {
+        self.cache.insert(key.to_owned(), value);
+    }
+}
+
+#[test]
+fn the_tracker_argument_puts_the_system_and_server_on_attribute_spans() {
+    let sessions = Sessions {
+        tracker: CacheTracker::new("redis").server("10.0.0.5", 6380),
+        cache: Cache::new(10),
+    };
+    let tx = capture_one(|| {
+        assert_eq!(block_on(sessions.get("session:1")), None);
+        sessions.put("session:1", "ada".to_owned());
+        assert_eq!(block_on(sessions.get("session:1")).as_deref(), Some("ada"));
+    });
+    let ops: Vec<_> = tx.spans.iter().map(|s| s.op.as_deref()).collect();
+    assert_eq!(
+        ops,
+        [Some("cache.get"), Some("cache.put"), Some("cache.get")]
+    );
+    for s in &tx.spans {
+        assert_eq!(s.data.get("db.system"), Some(&Value::from("redis")));
+        assert_eq!(
+            s.data.get("network.peer.address"),
+            Some(&Value::from("10.0.0.5"))
+        );
+        assert_eq!(s.data.get("network.peer.port"), Some(&Value::from(6380)));
+        assert_eq!(s.description.as_deref(), Some("session:1"));
+    }
+    assert_eq!(tx.spans[0].data.get("cache.hit"), Some(&Value::Bool(false)));
+    assert_eq!(tx.spans[2].data.get("cache.hit"), Some(&Value::Bool(true)));
+    assert_eq!(
+        tx.spans[1].data.get("cache.item_size"),
+        Some(&Value::from(3))
+    );
+}

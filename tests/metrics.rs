@@ -209,6 +209,37 @@ fn forget(key: &str) {
     let _ = key;
 }
 
+struct Redis {
+    tracker: insights_runtime::cache::CacheTracker,
+}
+
+impl Redis {
+    // No `cache_name`: the tracker's name labels the metrics.
+    #[instrument_cache_operation(get, key_param = "key", tracker = &self.tracker)]
+    fn get(&self, key: &str) -> Option<String> {
+        (key == "a").then(String::new)
+    }
+}
+
+#[test]
+fn the_attributes_tracker_names_the_cache_in_the_metrics() {
+    let redis = Redis {
+        tracker: insights_runtime::cache::CacheTracker::new("redis").name("carts"),
+    };
+    let scrape = scrape(|| {
+        redis.get("a");
+        redis.get("b");
+    });
+    assert_eq!(
+        scrape.get("cache_hits_total", &[("cache_name", "carts")]),
+        1.0
+    );
+    assert_eq!(
+        scrape.get("cache_misses_total", &[("cache_name", "carts")]),
+        1.0
+    );
+}
+
 #[test]
 fn cache_reads_count_hits_and_misses_from_the_value_and_writes_count_successes() {
     let scrape = scrape(|| {

@@ -404,6 +404,8 @@ pub(crate) struct CacheArgs {
     pub value_param: Option<LitStr>,
     /// The `cache_name` label of the metrics.
     pub cache_name: Option<LitStr>,
+    /// `tracker = expr`: a `&CacheTracker` whose system and server go on the span.
+    pub tracker: Option<Expr>,
     pub krate: Option<Path>,
 }
 
@@ -415,6 +417,7 @@ const CACHE_KEYS: &[&str] = &[
     "ttl_param",
     "value_param",
     "cache_name",
+    "tracker",
     "crate",
 ];
 
@@ -428,6 +431,7 @@ impl Parse for CacheArgs {
             ttl_param: None,
             value_param: None,
             cache_name: None,
+            tracker: None,
             krate: None,
         };
         end_of_argument(input)?;
@@ -447,6 +451,10 @@ impl Parse for CacheArgs {
                 "ttl_param" => args.ttl_param = Some(string_value(input, &key)?),
                 "value_param" => args.value_param = Some(string_value(input, &key)?),
                 "cache_name" => args.cache_name = Some(string_value(input, &key)?),
+                "tracker" => {
+                    equals(input, &key)?;
+                    args.tracker = Some(input.parse()?);
+                }
                 _ => args.krate = Some(path_value(input)?),
             }
             end_of_argument(input)?;

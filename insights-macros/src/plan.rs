@@ -5,6 +5,7 @@
 
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
+use syn::spanned::Spanned;
 use syn::LitStr;
 
 use crate::args::{
@@ -194,6 +195,12 @@ impl Plan {
                 }
             }});
         }
+        if let Some(tracker) = &args.tracker {
+            // Spanned at the expression, so that one of the wrong type is reported there.
+            statements.extend(quote_spanned! {tracker.span()=>
+                #private::cache::probe::tracker_record(#tracker, #data);
+            });
+        }
         let op = format!("cache.{}", args.kind);
         let meter = metered(|| {
             let kind = Ident::new(
@@ -205,9 +212,12 @@ impl Plan {
                 },
                 args.kind.span(),
             );
-            let name = match &args.cache_name {
-                Some(name) => name.to_token_stream(),
-                None => quote!(#private::metrics::DEFAULT_CACHE_NAME),
+            let name = match (&args.cache_name, &args.tracker) {
+                (Some(name), _) => name.to_token_stream(),
+                (None, Some(tracker)) => quote_spanned! {tracker.span()=>
+                    #private::cache::probe::tracker_name(#tracker)
+                },
+                (None, None) => quote!(#private::metrics::DEFAULT_CACHE_NAME),
             };
             quote!(#private::Meter::cache(#private::cache::Kind::#kind, #name))
         });

@@ -335,6 +335,7 @@ impl CacheTracker {
         }
     }
 
+    /// Writes `db.system` and the server's address and port.
     fn record(&self, data: &SpanData<'_>) {
         if let Some(system) = &self.system {
             data.set("db.system", &**system);
@@ -665,6 +666,17 @@ pub mod probe {
     /// wrong type from being reported again further on.
     pub fn key_check<K: super::CacheKeys>(key: &K) -> &dyn super::CacheKeys {
         key
+    }
+
+    /// Writes the system and server of the attribute's `tracker` (its type checked at the
+    /// expression).
+    pub fn tracker_record(tracker: &super::CacheTracker, data: &SpanData<'_>) {
+        tracker.record(data);
+    }
+
+    /// The `cache_name` of the attribute's `tracker`.
+    pub fn tracker_name(tracker: &super::CacheTracker) -> &'static str {
+        tracker.name.unwrap_or("default")
     }
 
     /// Checks the TTL type at the attribute's `ttl_param` literal.

@@ -195,9 +195,13 @@ pub use insights_macros::instrument_db_operation;
 ///   bytes (`AsRef<[u8]>`: `String`, `Vec<u8>`, `bytes::Bytes`, ..); other values get no size.
 /// * `put`: `ttl = 3600` (seconds) or `ttl_param = "ttl"` (an integer or a `Duration`, see
 ///   [`cache::Ttl`]) for `cache.ttl`; `value_param = "value"` for `cache.item_size`.
-/// * every kind: `cache_name = "users"`, the `cache_name` label of the metrics the `metrics`
-///   feature records (`cache_hits_total`, ..; default `"default"`); `crate = path`, as for
-///   [`traced`].
+/// * every kind: `tracker = &self.cache_tracker`, any expression of type
+///   `&`[`cache::CacheTracker`] (evaluated when a span is recorded, and for its name by the
+///   `metrics` feature), whose system and server go
+///   on the span (`db.system`, `network.peer.address`, `network.peer.port`);
+///   `cache_name = "users"`, the `cache_name` label of the metrics the `metrics` feature
+///   records (`cache_hits_total`, ..; default: the tracker's [`name`](cache::CacheTracker::name),
+///   else `"default"`); `crate = path`, as for [`traced`].
 ///
 /// ```
 /// use std::collections::HashMap;
