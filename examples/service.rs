@@ -28,7 +28,7 @@
 //! |---|---|---|
 //! | `POST /items` (body: the name) | inserts the item, publishes a job for the worker | `db` `INSERT ..`, `queue.publish` `item-jobs` |
 //! | `GET /items/{id}` | reads through the cache | `cache.get`; on a miss `db` `SELECT ..` and `cache.put` |
-//! | `GET /health` | liveness | none: sampled out by a `Sampler` rule |
+//! | `GET /health` | liveness | none: sampled out by a sampling rule |
 //! | `GET /metrics` | Prometheus text format | none: sampled out too |
 //!
 //! Transactions are named by the matched route (`GET /items/{id}`), by `sentry-tower`. Database
@@ -49,7 +49,6 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
 use insights_runtime::cache::CacheTracker;
-use insights_runtime::sampling::Sampler;
 use insights_runtime::setup::{self, Settings};
 use insights_runtime::{instrument_db_operation, instrument_queue_publish};
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
@@ -465,14 +464,9 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     // Before anything records a metric.
     let metrics = PrometheusBuilder::new().install_recorder()?;
     // Before the runtime starts, so that every worker thread's hub sees the client.
-    let settings = Settings::from_env(insights_runtime::release!())?;
-    let rate = settings.traces_sample_rate;
-    let settings = settings
-        .sampler(
-            Sampler::new(rate)
-                .rule("/health", 0.0)
-                .rule("/metrics", 0.0),
-        )
+    let settings = Settings::from_env(insights_runtime::release!())?
+        .sampling_rule("/health", 0.0)
+        .sampling_rule("/metrics", 0.0)
         .expected_error("NotFound")
         .console_without_dsn(true);
     let _sentry = setup::init(settings);

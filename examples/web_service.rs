@@ -29,7 +29,6 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
-use insights_runtime::sampling::Sampler;
 use insights_runtime::setup::{self, Settings};
 use insights_runtime::{
     instrument_cache_operation, instrument_db_operation, instrument_queue_process,
@@ -256,7 +255,7 @@ pub fn call(
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Before the runtime starts, so that every worker thread's hub sees the client.
     let settings = Settings::from_env(insights_runtime::release!())?
-        .sampler(Sampler::new(1.0).rule("/health", 0.0))
+        .sampling_rule("/health", 0.0)
         .expected_error("NotFound")
         .console_without_dsn(true);
     let _sentry = setup::init(settings);

@@ -127,6 +127,54 @@ fn sampling_rules_and_parent_decisions() {
     );
 }
 
+/// The names of the transactions sent when one of each name is started and finished.
+fn sampled_names(settings: &Settings, names: &[&str]) -> Vec<String> {
+    let envelopes = sentry::test::with_captured_envelopes_options(
+        || {
+            for name in names {
+                sentry::start_transaction(TransactionContext::new(name, "http.server")).finish();
+            }
+        },
+        settings.client_options(),
+    );
+    envelopes
+        .into_iter()
+        .flat_map(|e| e.into_items())
+        .filter_map(|item| match item {
+            sentry::protocol::EnvelopeItem::Transaction(t) => t.name.clone(),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn sampling_rules_keep_the_configured_rate_as_their_default() {
+    let names = ["GET /health", "GET /users/{id}", "POST /payments"];
+    // Every trace at 1.0, but `/health` never.
+    let all = settings(&[("SENTRY_TRACES_SAMPLE_RATE", "1")])
+        .expect("valid")
+        .sampling_rule("/health", 0.0);
+    assert_eq!(
+        sampled_names(&all, &names),
+        ["GET /users/{id}", "POST /payments"]
+    );
+    // None at 0.0 from the environment, but payments always.
+    let none = settings(&[("SENTRY_TRACES_SAMPLE_RATE", "0")])
+        .expect("valid")
+        .sampling_rule("/health", 0.0)
+        .sampling_rule("/payments", 1.0);
+    assert_eq!(sampled_names(&none, &names), ["POST /payments"]);
+    // A whole `Sampler` replaces the rate and the rules.
+    let replaced = settings(&[("SENTRY_TRACES_SAMPLE_RATE", "0")])
+        .expect("valid")
+        .sampling_rule("/payments", 1.0)
+        .sampler(Sampler::new(1.0).rule("/users", 0.0));
+    assert_eq!(
+        sampled_names(&replaced, &names),
+        ["GET /health", "POST /payments"]
+    );
+}
+
 #[traced(data(password = "hunter2", "user.api_key" = "key-123", rows = 3))]
 fn leaky() {
     sentry::add_breadcrumb(Breadcrumb {

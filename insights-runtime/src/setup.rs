@@ -68,6 +68,7 @@ pub struct Settings {
     /// Longest wait for pending events when the [`InitGuard`] drops.
     pub flush_timeout: Duration,
     sampler: Option<Sampler>,
+    rules: Vec<(String, f32)>,
     scrubber: Scrubber,
     expected_errors: Vec<String>,
     console_without_dsn: bool,
@@ -104,6 +105,7 @@ impl Settings {
             send_default_pii: false,
             flush_timeout: Duration::from_secs(2),
             sampler: None,
+            rules: Vec::new(),
             scrubber: Scrubber::default(),
             expected_errors: Vec::new(),
             console_without_dsn: false,
@@ -187,10 +189,45 @@ impl Settings {
         Ok(settings)
     }
 
-    /// Samples by transaction name instead of one rate.
+    /// Samples by transaction name instead of one rate: `sampler` replaces
+    /// [`traces_sample_rate`](Self::traces_sample_rate) and any
+    /// [`sampling_rule`](Self::sampling_rule).
     pub fn sampler(mut self, sampler: Sampler) -> Self {
         self.sampler = Some(sampler);
         self
+    }
+
+    /// Samples `rate` of the transactions whose name or path starts with `prefix` (see
+    /// [`Sampler::rule`]); the others keep [`traces_sample_rate`](Self::traces_sample_rate),
+    /// as read from `SENTRY_TRACES_SAMPLE_RATE`. Unlike [`sampler`](Self::sampler), this keeps
+    /// the configured rate as the default.
+    ///
+    /// ```
+    /// use insights_runtime::setup::Settings;
+    ///
+    /// let lookup = |name: &str| (name == "SENTRY_TRACES_SAMPLE_RATE").then(|| "0.25".to_owned());
+    /// let settings = Settings::from_lookup("shop@1.0.0", lookup)?.sampling_rule("/health", 0.0);
+    /// assert_eq!(settings.traces_sample_rate, 0.25);
+    /// # Ok::<(), insights_runtime::setup::SettingsError>(())
+    /// ```
+    pub fn sampling_rule(mut self, prefix: impl Into<String>, rate: f32) -> Self {
+        self.rules.push((prefix.into(), rate));
+        self
+    }
+
+    /// The sampler these settings sample with, if they need one.
+    fn effective_sampler(&self) -> Option<Sampler> {
+        if let Some(sampler) = &self.sampler {
+            return Some(sampler.clone());
+        }
+        if self.rules.is_empty() {
+            return None;
+        }
+        let rules = self.rules.iter().cloned();
+        Some(rules.fold(
+            Sampler::new(self.traces_sample_rate),
+            |s, (prefix, rate)| s.rule(prefix, rate),
+        ))
     }
 
     /// Replaces the default [`Scrubber`].
@@ -227,8 +264,8 @@ impl Settings {
         options.release = Some(Cow::Owned(self.release.clone()));
         options.send_default_pii = self.send_default_pii;
         options.shutdown_timeout = self.flush_timeout;
-        let mut options = match &self.sampler {
-            Some(sampler) => options.traces_sampler(sampler.clone().into_fn()),
+        let mut options = match self.effective_sampler() {
+            Some(sampler) => options.traces_sampler(sampler.into_fn()),
             None => options.traces_sample_rate(self.traces_sample_rate),
         };
         let scrubber = self.scrubber.clone();
