@@ -35,6 +35,38 @@ pub(crate) struct Plan {
     meter: Option<TokenStream>,
 }
 
+/// A block that builds a call site's metric keys as statics, at compile time, and hands them to
+/// a `Meter` constructor: `{ static L0: [Label; _] = ..; static KEYS: [Key; _] = ..; ctor }`.
+/// `keys` are (metric name, labels); `ctor` refers to the keys as `keys`.
+fn static_keys(
+    private: &TokenStream,
+    keys: &[(TokenStream, Vec<(&str, TokenStream)>)],
+    ctor: impl FnOnce(&Ident) -> TokenStream,
+) -> TokenStream {
+    let site = Span::mixed_site();
+    let all = Ident::new("__INSIGHTS_METRIC_KEYS", site);
+    let mut statics = TokenStream::new();
+    let mut built = Vec::new();
+    for (i, (metric, labels)) in keys.iter().enumerate() {
+        let name = Ident::new(&format!("__INSIGHTS_METRIC_LABELS_{i}"), site);
+        let n = labels.len();
+        let labels = labels
+            .iter()
+            .map(|(k, v)| quote!(#private::metrics::Label::from_static_parts(#k, #v)));
+        statics.extend(quote! {
+            static #name: [#private::metrics::Label; #n] = [#(#labels),*];
+        });
+        built.push(quote!(#private::metrics::Key::from_static_parts(#metric, &#name)));
+    }
+    let n = built.len();
+    let ctor = ctor(&all);
+    quote! {{
+        #statics
+        static #all: [#private::metrics::Key; #n] = [#(#built),*];
+        #ctor
+    }}
+}
+
 /// `Some(meter)` with the `metrics` feature: the metrics of a call are recorded whether or not
 /// its span is.
 fn metered(meter: impl FnOnce() -> TokenStream) -> Option<TokenStream> {
@@ -214,12 +246,31 @@ impl Plan {
             );
             let name = match (&args.cache_name, &args.tracker) {
                 (Some(name), _) => name.to_token_stream(),
-                (None, Some(tracker)) => quote_spanned! {tracker.span()=>
-                    #private::cache::probe::tracker_name(#tracker)
-                },
+                (None, Some(tracker)) => {
+                    // The tracker's name is known only at run time.
+                    let name = quote_spanned! {tracker.span()=>
+                        #private::cache::probe::tracker_name(#tracker)
+                    };
+                    return quote!(#private::Meter::cache(#private::cache::Kind::#kind, #name));
+                }
                 (None, None) => quote!(#private::metrics::DEFAULT_CACHE_NAME),
             };
-            quote!(#private::Meter::cache(#private::cache::Kind::#kind, #name))
+            let m = quote!(#private::metrics);
+            let metrics: &[TokenStream] = match args.kind.to_string().as_str() {
+                "get" => &[quote!(#m::CACHE_HITS_TOTAL), quote!(#m::CACHE_MISSES_TOTAL)],
+                "put" => &[quote!(#m::CACHE_SETS_TOTAL)],
+                "remove" => &[quote!(#m::CACHE_REMOVES_TOTAL)],
+                _ => &[],
+            };
+            let keys: Vec<_> = metrics
+                .iter()
+                .map(|metric| (metric.clone(), vec![("cache_name", name.clone())]))
+                .collect();
+            static_keys(
+                &private,
+                &keys,
+                |keys| quote!(#private::Meter::cache_keys(#private::cache::Kind::#kind, &#keys)),
+            )
         });
         Ok(Plan {
             data: closure(&private, statements),
@@ -262,7 +313,16 @@ impl Plan {
             )),
             None => None,
         };
-        let meter = metered(|| quote!(#private::Meter::publish(#destination)));
+        let meter = metered(|| {
+            static_keys(
+                &private,
+                &[(
+                    quote!(#private::metrics::QUEUE_MESSAGES_PUBLISHED_TOTAL),
+                    vec![("queue_name", destination.to_token_stream())],
+                )],
+                |keys| quote!(#private::Meter::publish_keys(&#keys)),
+            )
+        });
         Ok(Plan {
             data: closure(&private, statements),
             private,
@@ -320,7 +380,22 @@ impl Plan {
         }
         // Built once: the span and the meter both read the headers.
         let process = Ident::new("__insights_process", Span::mixed_site());
-        let meter = metered(|| quote!(#process.meter(#destination)));
+        let meter = metered(|| {
+            let m = quote!(#private::metrics);
+            let queue = || ("queue_name", destination.to_token_stream());
+            let mut keys: Vec<_> = ["ok", "error", "cancelled"]
+                .iter()
+                .map(|status| {
+                    (
+                        quote!(#m::QUEUE_MESSAGES_PROCESSED_TOTAL),
+                        vec![queue(), ("status", quote!(#status))],
+                    )
+                })
+                .collect();
+            keys.push((quote!(#m::QUEUE_PROCESS_DURATION_SECONDS), vec![queue()]));
+            keys.push((quote!(#m::QUEUE_RECEIVE_LATENCY_SECONDS), vec![queue()]));
+            static_keys(&private, &keys, |keys| quote!(#process.meter_keys(&#keys)))
+        });
         Ok(Plan {
             data: closure(&private, TokenStream::new()),
             private,
@@ -350,25 +425,38 @@ fn db_meter(private: &TokenStream, args: &DbArgs, sql_param: &Ident) -> TokenStr
         let word = word.to_ascii_lowercase();
         DB_OPERATIONS.iter().find(|o| **o == word).copied()
     };
-    if let Some(operation) = &args.operation {
-        let name = known(&operation.value()).unwrap_or("other");
-        return quote!(#private::Meter::query(#table, #name));
-    }
-    if let Some(sql) = &args.query {
+    let operation = if let Some(operation) = &args.operation {
+        known(&operation.value()).unwrap_or("other")
+    } else if let Some(sql) = &args.query {
         let text = sql.value();
         let first = text
             .trim_start()
             .split(|c: char| !c.is_ascii_alphabetic())
             .next()
-            .unwrap_or("");
-        let name = known(first).unwrap_or("other");
-        return quote!(#private::Meter::query(#table, #name));
-    }
-    if args.query_param.is_some() {
-        quote!(#private::Meter::query_sql(#table, #sql_param))
+            .unwrap_or("")
+            .to_owned();
+        known(&first).unwrap_or("other")
+    } else if args.query_param.is_some() {
+        // Known only at run time, from the statement.
+        return quote!(#private::Meter::query_sql(#table, #sql_param));
     } else {
-        quote!(#private::Meter::query(#table, "other"))
-    }
+        "other"
+    };
+    let m = quote!(#private::metrics);
+    static_keys(
+        private,
+        &[
+            (
+                quote!(#m::DATABASE_QUERIES_TOTAL),
+                vec![("table", table.clone()), ("operation", quote!(#operation))],
+            ),
+            (
+                quote!(#m::DATABASE_QUERY_DURATION_SECONDS),
+                vec![("table", table)],
+            ),
+        ],
+        |keys| quote!(#private::Meter::query_keys(&#keys)),
+    )
 }
 
 /// The message id and body size data of a producer.

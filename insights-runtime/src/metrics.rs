@@ -65,11 +65,14 @@
 //! # Ok::<(), std::io::Error>(()) }).unwrap();
 //! ```
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
 
+#[doc(hidden)]
+pub use ::metrics::{Key, Label};
 use sentry::protocol::SpanStatus;
 
 use crate::cache::{self, CacheKeys, Kind, ReadOutcome};
@@ -104,19 +107,52 @@ pub const DEFAULT_CACHE_NAME: &str = "default";
 pub const UNKNOWN_TABLE: &str = "unknown";
 
 /// What a call is counted as.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Counted {
-    Query {
-        table: &'static str,
-        operation: &'static str,
-    },
-    CacheGet(&'static str),
-    CacheSet(&'static str),
-    CacheRemove(&'static str),
+    Query,
+    CacheGet,
+    CacheSet,
+    CacheRemove,
     /// Flushes are spans but not metrics.
     CacheOther,
-    Publish(&'static str),
-    Process(&'static str),
+    Publish,
+    Process,
+}
+
+/// The labels of a call's metrics.
+#[derive(Debug, Clone, Copy)]
+enum Labels {
+    /// Keys the attribute built at compile time at its call site, one per slot of the kind
+    /// (below): nothing to allocate or hash per call.
+    Keys(&'static [Key]),
+    /// The table, cache or queue name, and a query's operation, given at run time.
+    Names(&'static str, &'static str),
+}
+
+// The slots of each kind's keys, in the order the attributes build them.
+const QUERY_COUNT: usize = 0;
+const QUERY_DURATION: usize = 1;
+const CACHE_HIT: usize = 0;
+const CACHE_MISS: usize = 1;
+const CACHE_WRITE: usize = 0;
+const PUBLISHED: usize = 0;
+const PROCESSED: [usize; 3] = [0, 1, 2];
+const PROCESS_DURATION: usize = 3;
+const RECEIVE_LATENCY: usize = 4;
+
+/// The statuses of `queue_messages_processed_total`, in slot order.
+#[doc(hidden)]
+pub const PROCESS_STATUSES: [&str; 3] = ["ok", "error", "cancelled"];
+
+static METADATA: ::metrics::Metadata<'static> =
+    ::metrics::Metadata::new(module_path!(), ::metrics::Level::INFO, Some(module_path!()));
+
+fn count(key: &Key) {
+    ::metrics::with_recorder(|r| r.register_counter(key, &METADATA).increment(1));
+}
+
+fn observe(key: &Key, value: f64) {
+    ::metrics::with_recorder(|r| r.register_histogram(key, &METADATA).record(value));
 }
 
 /// How a call ended, as far as its metrics care.
@@ -150,14 +186,26 @@ impl Verdict {
 #[derive(Debug)]
 pub struct Meter {
     kind: Counted,
+    labels: Labels,
     started: Option<Instant>,
     done: bool,
 }
 
+fn cache_kind(kind: Kind) -> Counted {
+    match kind {
+        Kind::Get => Counted::CacheGet,
+        Kind::Put => Counted::CacheSet,
+        Kind::Remove => Counted::CacheRemove,
+        Kind::Flush => Counted::CacheOther,
+    }
+}
+
 impl Meter {
-    fn new(kind: Counted, timed: bool) -> Self {
+    fn new(kind: Counted, labels: Labels) -> Self {
+        let timed = matches!(kind, Counted::Query | Counted::Process);
         Meter {
             kind,
+            labels,
             started: timed.then(Instant::now),
             done: false,
         }
@@ -166,7 +214,13 @@ impl Meter {
     /// A query on `table` (`UNKNOWN_TABLE` when not known); `operation` is lower case.
     #[inline]
     pub fn query(table: &'static str, operation: &'static str) -> Self {
-        Self::new(Counted::Query { table, operation }, true)
+        Self::new(Counted::Query, Labels::Names(table, operation))
+    }
+
+    /// A query, with its `[database_queries_total, database_query_duration_seconds]` keys.
+    #[inline]
+    pub fn query_keys(keys: &'static [Key; 2]) -> Self {
+        Self::new(Counted::Query, Labels::Keys(keys))
     }
 
     /// A query whose operation is read from the statement's first keyword.
@@ -178,84 +232,137 @@ impl Meter {
     /// A cache operation of `kind` on `cache_name`.
     #[inline]
     pub fn cache(kind: Kind, cache_name: &'static str) -> Self {
-        let kind = match kind {
-            Kind::Get => Counted::CacheGet(cache_name),
-            Kind::Put => Counted::CacheSet(cache_name),
-            Kind::Remove => Counted::CacheRemove(cache_name),
-            Kind::Flush => Counted::CacheOther,
-        };
-        Self::new(kind, false)
+        Self::new(cache_kind(kind), Labels::Names(cache_name, ""))
+    }
+
+    /// A cache operation of `kind`, with its keys: `[hits, misses]` for a read, the one
+    /// counter of a put or remove, none for a flush.
+    #[inline]
+    pub fn cache_keys(kind: Kind, keys: &'static [Key]) -> Self {
+        Self::new(cache_kind(kind), Labels::Keys(keys))
     }
 
     /// A message published to `queue_name`.
     #[inline]
     pub fn publish(queue_name: &'static str) -> Self {
-        Self::new(Counted::Publish(queue_name), false)
+        Self::new(Counted::Publish, Labels::Names(queue_name, ""))
+    }
+
+    /// A message published, with its `queue_messages_published_total` key.
+    #[inline]
+    pub fn publish_keys(keys: &'static [Key; 1]) -> Self {
+        Self::new(Counted::Publish, Labels::Keys(keys))
     }
 
     /// A message from `queue_name` being handled; its receive latency is recorded now, from
     /// the enqueue time in `headers`.
     #[inline]
     pub fn process<C: Carrier + ?Sized>(queue_name: &'static str, headers: Option<&C>) -> Self {
+        Self::new(Counted::Process, Labels::Names(queue_name, "")).received(headers)
+    }
+
+    /// As [`process`](Self::process), with its keys: processed with each of
+    /// [`PROCESS_STATUSES`], then the process duration, then the receive latency.
+    #[inline]
+    pub fn process_keys<C: Carrier + ?Sized>(keys: &'static [Key; 5], headers: Option<&C>) -> Self {
+        Self::new(Counted::Process, Labels::Keys(keys)).received(headers)
+    }
+
+    fn received<C: Carrier + ?Sized>(self, headers: Option<&C>) -> Self {
         if let Some(enqueued) = headers.and_then(crate::queue::enqueued_at) {
             let latency = SystemTime::now()
                 .duration_since(enqueued)
                 .unwrap_or(Duration::ZERO);
-            ::metrics::histogram!(QUEUE_RECEIVE_LATENCY_SECONDS, "queue_name" => queue_name)
-                .record(latency.as_secs_f64());
+            if let Some(key) = self.key(RECEIVE_LATENCY) {
+                observe(&key, latency.as_secs_f64());
+            }
         }
-        Self::new(Counted::Process(queue_name), true)
+        self
     }
 
     /// Records the call's metrics.
     #[inline]
     pub fn finish(mut self, verdict: Verdict) {
         self.done = true;
-        self.record(if verdict.ok { "ok" } else { "error" }, verdict);
+        self.record(usize::from(!verdict.ok), verdict);
     }
 
-    fn record(&self, status: &'static str, verdict: Verdict) {
+    /// The key in `slot`: the call site's, or one made from the names.
+    fn key(&self, slot: usize) -> Option<Cow<'static, Key>> {
+        match self.labels {
+            Labels::Keys(keys) => keys.get(slot).map(Cow::Borrowed),
+            Labels::Names(name, operation) => self.named_key(slot, name, operation).map(Cow::Owned),
+        }
+    }
+
+    fn named_key(&self, slot: usize, name: &'static str, operation: &'static str) -> Option<Key> {
+        let label = |key: &'static str, value: &'static str| Label::from_static_parts(key, value);
+        let (metric, labels) = match (self.kind, slot) {
+            (Counted::Query, QUERY_COUNT) => (
+                DATABASE_QUERIES_TOTAL,
+                vec![label("table", name), label("operation", operation)],
+            ),
+            (Counted::Query, _) => (DATABASE_QUERY_DURATION_SECONDS, vec![label("table", name)]),
+            (Counted::CacheGet, CACHE_HIT) => (CACHE_HITS_TOTAL, vec![label("cache_name", name)]),
+            (Counted::CacheGet, _) => (CACHE_MISSES_TOTAL, vec![label("cache_name", name)]),
+            (Counted::CacheSet, _) => (CACHE_SETS_TOTAL, vec![label("cache_name", name)]),
+            (Counted::CacheRemove, _) => (CACHE_REMOVES_TOTAL, vec![label("cache_name", name)]),
+            (Counted::CacheOther, _) => return None,
+            (Counted::Publish, _) => (
+                QUEUE_MESSAGES_PUBLISHED_TOTAL,
+                vec![label("queue_name", name)],
+            ),
+            (Counted::Process, PROCESS_DURATION) => (
+                QUEUE_PROCESS_DURATION_SECONDS,
+                vec![label("queue_name", name)],
+            ),
+            (Counted::Process, RECEIVE_LATENCY) => (
+                QUEUE_RECEIVE_LATENCY_SECONDS,
+                vec![label("queue_name", name)],
+            ),
+            (Counted::Process, status) => (
+                QUEUE_MESSAGES_PROCESSED_TOTAL,
+                vec![
+                    label("queue_name", name),
+                    label("status", PROCESS_STATUSES.get(status).copied()?),
+                ],
+            ),
+        };
+        Some(Key::from_parts(metric, labels))
+    }
+
+    /// Records the metrics; `status` is the index of the outcome in [`PROCESS_STATUSES`].
+    fn record(&self, status: usize, verdict: Verdict) {
         let elapsed = || self.started.map_or(0.0, |t| t.elapsed().as_secs_f64());
-        match self.kind {
-            Counted::Query { table, operation } => {
-                ::metrics::counter!(DATABASE_QUERIES_TOTAL, "table" => table, "operation" => operation)
-                    .increment(1);
-                ::metrics::histogram!(DATABASE_QUERY_DURATION_SECONDS, "table" => table)
-                    .record(elapsed());
+        let count_slot = |slot| {
+            if let Some(key) = self.key(slot) {
+                count(&key);
             }
-            Counted::CacheGet(name) => match verdict.hit {
-                Some(true) => {
-                    ::metrics::counter!(CACHE_HITS_TOTAL, "cache_name" => name).increment(1);
-                }
-                Some(false) => {
-                    ::metrics::counter!(CACHE_MISSES_TOTAL, "cache_name" => name).increment(1);
-                }
+        };
+        let observe_slot = |slot, value| {
+            if let Some(key) = self.key(slot) {
+                observe(&key, value);
+            }
+        };
+        match self.kind {
+            Counted::Query => {
+                count_slot(QUERY_COUNT);
+                observe_slot(QUERY_DURATION, elapsed());
+            }
+            Counted::CacheGet => match verdict.hit {
+                Some(true) => count_slot(CACHE_HIT),
+                Some(false) => count_slot(CACHE_MISS),
                 None => {}
             },
-            Counted::CacheSet(name) if verdict.ok => {
-                ::metrics::counter!(CACHE_SETS_TOTAL, "cache_name" => name).increment(1);
+            Counted::CacheSet | Counted::CacheRemove if verdict.ok => count_slot(CACHE_WRITE),
+            Counted::Publish if verdict.ok => count_slot(PUBLISHED),
+            Counted::Process => {
+                if let Some(&slot) = PROCESSED.get(status) {
+                    count_slot(slot);
+                }
+                observe_slot(PROCESS_DURATION, elapsed());
             }
-            Counted::CacheRemove(name) if verdict.ok => {
-                ::metrics::counter!(CACHE_REMOVES_TOTAL, "cache_name" => name).increment(1);
-            }
-            Counted::Publish(queue) if verdict.ok => {
-                ::metrics::counter!(QUEUE_MESSAGES_PUBLISHED_TOTAL, "queue_name" => queue)
-                    .increment(1);
-            }
-            Counted::Process(queue) => {
-                ::metrics::counter!(
-                    QUEUE_MESSAGES_PROCESSED_TOTAL,
-                    "queue_name" => queue,
-                    "status" => status
-                )
-                .increment(1);
-                ::metrics::histogram!(QUEUE_PROCESS_DURATION_SECONDS, "queue_name" => queue)
-                    .record(elapsed());
-            }
-            Counted::CacheSet(_)
-            | Counted::CacheRemove(_)
-            | Counted::Publish(_)
-            | Counted::CacheOther => {}
+            Counted::CacheSet | Counted::CacheRemove | Counted::Publish | Counted::CacheOther => {}
         }
     }
 }
@@ -263,11 +370,8 @@ impl Meter {
 impl Drop for Meter {
     fn drop(&mut self) {
         if !self.done {
-            let status = if std::thread::panicking() {
-                "error"
-            } else {
-                "cancelled"
-            };
+            // `error` for a panic, `cancelled` for a future dropped before it completed.
+            let status = if std::thread::panicking() { 1 } else { 2 };
             self.record(
                 status,
                 Verdict {

@@ -932,6 +932,13 @@ impl<'a, C: Carrier + ?Sized> Process<'a, C> {
         crate::metrics::Meter::process(queue_name, self.headers)
     }
 
+    /// As [`meter`](Self::meter), with keys the attribute built at its call site.
+    #[cfg(feature = "metrics")]
+    #[doc(hidden)]
+    pub fn meter_keys(&self, keys: &'static [crate::metrics::Key; 5]) -> crate::metrics::Meter {
+        crate::metrics::Meter::process_keys(keys, self.headers)
+    }
+
     /// Handles the message with `future`, under the span; its output decides the status of
     /// both the span and the transaction.
     pub fn run<F>(&self, future: F) -> Instrumented<F, StatusFn<F::Output>>
