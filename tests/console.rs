@@ -52,12 +52,15 @@ fn renders_an_indented_span_tree() {
         let _ = import();
     });
     assert_eq!(txs.len(), 1);
+    let trace = common::trace(&txs[0]).trace_id;
     assert_eq!(
         without_durations(&render(&txs[0])),
-        "transaction import  op=batch  <t>  internal_error\n\
-         \x20 db SELECT id FROM users WHERE id = $1  <t>  ok  {db.system=\"postgresql\"}\n\
+        format!(
+            "transaction import  op=batch  <t>  internal_error  trace={trace}\n\
+         \x20 db SELECT id FROM users WHERE id = $1  <t>  ok  {{db.system=\"postgresql\"}}\n\
          \x20   function parse  <t>  ok\n\
          \x20 cache.put user:1  <t>  internal_error"
+        )
     );
 }
 

@@ -119,6 +119,8 @@ pub fn render(transaction: &Transaction<'_>) -> String {
     }
     if let Some(trace) = trace {
         write_data(&mut out, trace.data.iter());
+        // Last, so that the trees of one trace (a producer's, its consumers') can be matched up.
+        let _ = write!(out, "  trace={}", trace.trace_id);
     }
     out.push('\n');
 
