@@ -41,7 +41,7 @@
 use std::collections::HashMap;
 use std::future::IntoFuture;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
@@ -477,6 +477,16 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
+        // The recorder folds histogram samples into its summaries only when it renders or is
+        // told to: without a scrape, they would pile up in memory.
+        let upkeep = metrics.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                every.tick().await;
+                upkeep.run_upkeep();
+            }
+        });
         let app = connect(&config, metrics).await?;
         let listener = tokio::net::TcpListener::bind(&config.bind_addr)
             .await

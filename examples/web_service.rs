@@ -267,6 +267,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .worker_threads(2)
         .enable_all()
         .build()?;
+    // Histogram samples are folded into the summaries on render or upkeep; without a scrape
+    // they would pile up.
+    let upkeep = metrics.clone();
+    runtime.spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
+        loop {
+            every.tick().await;
+            upkeep.run_upkeep();
+        }
+    });
     let app = App::default();
     let bind = if serve_forever {
         "127.0.0.1:3000"
