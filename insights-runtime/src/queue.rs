@@ -304,7 +304,7 @@ impl IncomingTrace {
             Some(b) if keep_baggage => parse_baggage(b),
             _ => Vec::new(),
         };
-        let enqueued_at = value(ENQUEUED_TIME, "sentry_task_enqueued_time").and_then(parse_time);
+        let enqueued_at = enqueued_at(carrier);
         Some(IncomingTrace {
             trace_id,
             parent_span_id,
@@ -325,7 +325,6 @@ impl IncomingTrace {
 }
 
 /// When the message was published, from its enqueue-time header.
-#[cfg(feature = "metrics")]
 pub(crate) fn enqueued_at<C: Carrier + ?Sized>(carrier: &C) -> Option<SystemTime> {
     carrier
         .header(ENQUEUED_TIME)
@@ -925,14 +924,8 @@ impl<'a, C: Carrier + ?Sized> Process<'a, C> {
         Some(Recording::on_fork(&hub, span, root))
     }
 
-    /// The meter of this message, labelled `queue_name`; records its receive latency now.
-    #[cfg(feature = "metrics")]
-    #[doc(hidden)]
-    pub fn meter(&self, queue_name: &'static str) -> crate::metrics::Meter {
-        crate::metrics::Meter::process(queue_name, self.headers)
-    }
-
-    /// As [`meter`](Self::meter), with keys the attribute built at its call site.
+    /// The meter of this message, with keys the attribute built at its call site; records its
+    /// receive latency now.
     #[cfg(feature = "metrics")]
     #[doc(hidden)]
     pub fn meter_keys(&self, keys: &'static [crate::metrics::Key; 5]) -> crate::metrics::Meter {
