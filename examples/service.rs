@@ -21,6 +21,10 @@
 //! | `BIND_ADDR` | where to listen; with port 0 the system picks one | `127.0.0.1:3000` |
 //! | `SENTRY_DSN`, `SENTRY_TRACES_SAMPLE_RATE`, ... | as for [`insights_runtime::setup`]; without a DSN the console sink prints the span trees | |
 //!
+//! With a DSN, envelopes go out through `insights_runtime::transport` (the runtime's `transport`
+//! feature), which stops trying for a while when Sentry is unreachable instead of retrying every
+//! envelope.
+//!
 //! Once listening it prints `listening on http://<address>` on stdout (the service suite reads
 //! the port from it); Ctrl-C or SIGTERM stops it, flushing Sentry for at most 2 s.
 //!

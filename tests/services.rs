@@ -733,9 +733,9 @@ fn a_job_continues_its_producers_trace_in_another_process() {
                 "{}",
                 envelope.auth
             );
-            // A transaction travels alone, its envelope's header naming it. (The header has no
-            // `trace` sampling context: `sentry` 0.49.5's HTTP transports rebuild every envelope
-            // in their rate-limit filter, `Envelope::filter`, keeping only the event id.)
+            // A transaction travels alone, its envelope's header naming it and carrying its
+            // trace's sampling context. (`setup::init` sends through `transport::HttpTransport`;
+            // `sentry` 0.49.5's own HTTP transports drop every header but the event id.)
             let txs = envelope.transactions();
             if !txs.is_empty() {
                 assert_eq!(txs.len(), 1);
@@ -745,6 +745,13 @@ fn a_job_continues_its_producers_trace_in_another_process() {
                     "{:#}",
                     envelope.header
                 );
+                assert_eq!(
+                    envelope.header["trace"]["trace_id"],
+                    str_of(&trace(&txs[0]).trace_id.to_string()),
+                    "{:#}",
+                    envelope.header
+                );
+                assert_eq!(envelope.header["trace"]["public_key"], "public");
             }
         }
     });

@@ -20,6 +20,8 @@
 //! * [`setup`], [`sampling`] and [`scrub`] set Sentry up for a service from its settings.
 //! * With the `metrics` feature, `metrics` records the reference service's Prometheus metrics
 //!   beside every db, cache and queue span.
+//! * With the `transport` feature, `transport` sends to Sentry over HTTP and backs off while
+//!   Sentry cannot be reached, so an unreachable Sentry costs the service next to nothing.
 //!
 //! Nothing is recorded, and next to nothing is spent, when Sentry is not initialised, when no
 //! span is current, or when the current trace is not sampled. Turning off the default `enable`
@@ -60,6 +62,8 @@ pub mod scrub;
 pub mod setup;
 pub mod span;
 pub mod status;
+#[cfg(feature = "transport")]
+pub mod transport;
 
 /// Records each call of a function as a span.
 ///

@@ -350,8 +350,10 @@ pub fn init(settings: Settings) -> InitGuard {
 }
 
 /// As [`init`], with a last say over the client options (integrations, a transport of your
-/// own). Every transport, yours or `sentry`'s default, is wrapped so that transactions are
-/// scrubbed before they are sent.
+/// own). Without a transport of yours, the feature `transport` puts in
+/// `transport::HttpTransportFactory`, which backs off while Sentry
+/// is unreachable; without that feature `sentry`'s default is used. Every transport is wrapped so
+/// that transactions are scrubbed before they are sent.
 pub fn init_with(
     settings: Settings,
     configure: impl FnOnce(ClientOptions) -> ClientOptions,
@@ -368,7 +370,13 @@ pub fn init_with(
         options.dsn = console.dsn;
         options.transport = console.transport;
     }
-    let options = sentry::apply_defaults(configure(options));
+    let mut options = configure(options);
+    // Before `apply_defaults`, which would put `sentry`'s own HTTP transport in the empty slot.
+    #[cfg(feature = "transport")]
+    if options.transport.is_none() && options.dsn.is_some() {
+        options.transport = Some(Arc::new(crate::transport::HttpTransportFactory::new()));
+    }
+    let options = sentry::apply_defaults(options);
     let scrubber = Arc::new(settings.scrubber.clone());
     let mut options = options;
     options.transport = options

@@ -1,0 +1,364 @@
+//! `transport::HttpTransport` against local HTTP servers that answer, refuse, rate-limit or hang:
+//! what reaches Sentry, what is held back, and for how long.
+
+#[path = "services/endpoint.rs"]
+#[allow(dead_code)]
+mod endpoint;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use endpoint::SentryEndpoint;
+use insights_runtime::transport::HttpTransportFactory;
+use sentry::protocol::{Event, Transaction, Value};
+use sentry::{ClientOptions, Envelope, Hub, Transport, TransportFactory, TransportOptions};
+
+fn transport(dsn: &str, factory: HttpTransportFactory) -> Arc<dyn Transport> {
+    let mut options = ClientOptions::new();
+    options.dsn = Some(dsn.parse().expect("dsn"));
+    let options = TransportOptions::try_from_client_options(&options).expect("a DSN is set");
+    factory.create_transport_with_options(options)
+}
+
+fn transaction_envelope(name: &str) -> Envelope {
+    let tx = Transaction {
+        name: Some(name.to_owned()),
+        ..Default::default()
+    };
+    Envelope::from(tx)
+}
+
+fn event_envelope(message: &str) -> Envelope {
+    Envelope::from(Event {
+        message: Some(message.to_owned()),
+        ..Default::default()
+    })
+}
+
+const FLUSH: Duration = Duration::from_secs(5);
+
+#[test]
+fn envelopes_arrive_whole_with_their_trace_header() {
+    let endpoint = SentryEndpoint::start();
+    let mut options = ClientOptions::new().traces_sample_rate(1.0);
+    options.dsn = Some(endpoint.dsn().parse().expect("dsn"));
+    options.transport = Some(Arc::new(HttpTransportFactory::new()));
+    let client = Arc::new(sentry::Client::from(options));
+    let hub = Arc::new(Hub::new(Some(Arc::clone(&client)), Default::default()));
+    let trace_id = Hub::run(hub, || {
+        let ctx = sentry::TransactionContext::new("GET /items", "http.server");
+        let tx = sentry::start_transaction(ctx);
+        let trace_id = tx.get_trace_context().trace_id;
+        tx.start_child("db", "SELECT 1").finish();
+        tx.finish();
+        trace_id
+    });
+    assert!(client.flush(Some(FLUSH)), "flushed within {FLUSH:?}");
+
+    let received = endpoint.wait_for("the transaction", FLUSH, |received| {
+        (!received.is_empty()).then_some(received.len())
+    });
+    assert_eq!(received, 1);
+    endpoint.with_received(|received| {
+        let envelope = &received[0];
+        assert_eq!(envelope.path, "/api/1/envelope/");
+        assert!(
+            envelope.auth.contains("sentry_key=public"),
+            "{}",
+            envelope.auth
+        );
+        let txs = envelope.transactions();
+        assert_eq!(txs.len(), 1);
+        assert_eq!(txs[0].name.as_deref(), Some("GET /items"));
+        assert_eq!(txs[0].spans.len(), 1);
+        assert_eq!(txs[0].spans[0].description.as_deref(), Some("SELECT 1"));
+        // The dynamic sampling context, which `sentry`'s own HTTP transports drop.
+        assert_eq!(
+            envelope.header["trace"]["trace_id"],
+            Value::from(trace_id.to_string()),
+            "{:#}",
+            envelope.header
+        );
+        assert_eq!(envelope.header["trace"]["public_key"], "public");
+        assert_eq!(envelope.header["trace"]["sampled"], "true");
+    });
+}
+
+/// What a test server does with each request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Answer {
+    /// Reads the request and closes the connection: a network error for the client.
+    HangUp,
+    /// `200 OK`.
+    Ok,
+    /// `429` with `Retry-After: 60`.
+    TooManyRequests,
+    /// `200 OK` with `X-Sentry-Rate-Limits` for transactions only.
+    LimitTransactions,
+    /// `503 Service Unavailable`.
+    Unavailable,
+    /// Reads the request and never answers.
+    Never,
+}
+
+/// A server counting connections and requests, answering as told.
+struct Server {
+    addr: SocketAddr,
+    answer: Arc<Mutex<Answer>>,
+    connections: Arc<AtomicUsize>,
+    requests: Arc<AtomicUsize>,
+    /// The first line of each request body: the envelope header.
+    headers: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    fn start(answer: Answer) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let server = Server {
+            addr: listener.local_addr().expect("address"),
+            answer: Arc::new(Mutex::new(answer)),
+            connections: Arc::default(),
+            requests: Arc::default(),
+            headers: Arc::default(),
+        };
+        let (answer, connections, requests, headers) = (
+            Arc::clone(&server.answer),
+            Arc::clone(&server.connections),
+            Arc::clone(&server.requests),
+            Arc::clone(&server.headers),
+        );
+        thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                connections.fetch_add(1, Ordering::SeqCst);
+                let (answer, requests, headers) = (
+                    Arc::clone(&answer),
+                    Arc::clone(&requests),
+                    Arc::clone(&headers),
+                );
+                thread::spawn(move || serve(stream, &answer, &requests, &headers));
+            }
+        });
+        server
+    }
+
+    fn dsn(&self) -> String {
+        format!("http://public@{}/1", self.addr)
+    }
+
+    fn answer(&self, answer: Answer) {
+        *self.answer.lock().unwrap() = answer;
+    }
+
+    fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+
+    fn requests(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
+    }
+
+    /// The `type` of each request's first item, in arrival order.
+    fn item_types(&self) -> Vec<String> {
+        self.headers.lock().unwrap().clone()
+    }
+}
+
+fn serve(
+    stream: TcpStream,
+    answer: &Mutex<Answer>,
+    requests: &AtomicUsize,
+    types: &Mutex<Vec<String>>,
+) {
+    let Ok(mut writer) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(stream);
+    loop {
+        let mut length = None;
+        let mut line = String::new();
+        // Request line and headers.
+        loop {
+            line.clear();
+            match reader.read_line(&mut line) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+            let trimmed = line.trim_end();
+            if trimmed.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = trimmed.split_once(':') {
+                if name.eq_ignore_ascii_case("content-length") {
+                    length = value.trim().parse::<usize>().ok();
+                }
+            }
+        }
+        let mut body = vec![0; length.unwrap_or(0)];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        requests.fetch_add(1, Ordering::SeqCst);
+        // The envelope's second line is its first item's header.
+        let item_header = body.split(|b| *b == b'\n').nth(1).unwrap_or_default();
+        let item_type = serde_json_type(item_header);
+        types.lock().unwrap().push(item_type);
+        let response = match *answer.lock().unwrap() {
+            Answer::HangUp => return,
+            Answer::Never => {
+                thread::sleep(Duration::from_secs(3600));
+                return;
+            }
+            Answer::Ok => "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}",
+            Answer::TooManyRequests => {
+                "HTTP/1.1 429 Too Many Requests\r\nretry-after: 60\r\ncontent-length: 0\r\n\r\n"
+            }
+            Answer::LimitTransactions => {
+                "HTTP/1.1 200 OK\r\nx-sentry-rate-limits: 60:transaction:organization\r\ncontent-length: 2\r\n\r\n{}"
+            }
+            Answer::Unavailable => {
+                "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n"
+            }
+        };
+        if writer.write_all(response.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
+
+fn serde_json_type(item_header: &[u8]) -> String {
+    let text = String::from_utf8_lossy(item_header);
+    let value: Value = text.parse().unwrap_or_default();
+    value["type"].as_str().unwrap_or("?").to_owned()
+}
+
+#[test]
+fn after_a_network_error_nothing_is_attempted_until_the_pause_ends() {
+    let server = Server::start(Answer::HangUp);
+    let pause = Duration::from_millis(1500);
+    let transport = transport(
+        &server.dsn(),
+        HttpTransportFactory::new().backoff(pause, Duration::from_secs(60)),
+    );
+
+    transport.send_envelope(transaction_envelope("first"));
+    assert!(transport.flush(FLUSH));
+    assert_eq!(server.connections(), 1);
+    assert_eq!(server.requests(), 1);
+
+    // Inside the pause: dropped without a connection.
+    for n in 0..20 {
+        transport.send_envelope(transaction_envelope(&format!("held back {n}")));
+    }
+    assert!(transport.flush(FLUSH));
+    assert_eq!(server.connections(), 1, "no attempt during the pause");
+
+    // After it, the next envelope is tried, and this time Sentry answers.
+    thread::sleep(pause + Duration::from_millis(200));
+    server.answer(Answer::Ok);
+    transport.send_envelope(transaction_envelope("after the pause"));
+    assert!(transport.flush(FLUSH));
+    assert_eq!(server.requests(), 2);
+
+    // An answer opened the gate for good: the next ones go straight out.
+    transport.send_envelope(transaction_envelope("open again"));
+    transport.send_envelope(transaction_envelope("still open"));
+    assert!(transport.flush(FLUSH));
+    assert_eq!(server.requests(), 4);
+}
+
+#[test]
+fn a_refused_connection_closes_the_gate_too() {
+    // A port nothing listens on: bound, then released.
+    let addr = {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("address")
+    };
+    let transport = transport(
+        &format!("http://public@{addr}/1"),
+        HttpTransportFactory::new().backoff(Duration::from_secs(60), Duration::from_secs(60)),
+    );
+    transport.send_envelope(transaction_envelope("refused"));
+    assert!(transport.flush(FLUSH));
+    // The gate is closed now; a server coming up on that port within the pause sees nothing.
+    let listener = TcpListener::bind(addr).expect("the released port is free again");
+    listener.set_nonblocking(true).expect("nonblocking");
+    for n in 0..20 {
+        transport.send_envelope(transaction_envelope(&format!("held back {n}")));
+    }
+    assert!(transport.flush(FLUSH));
+    assert!(
+        listener.accept().is_err(),
+        "no connection was attempted while backing off"
+    );
+}
+
+#[test]
+fn unavailable_backs_off_like_a_network_error() {
+    let server = Server::start(Answer::Unavailable);
+    let transport = transport(
+        &server.dsn(),
+        HttpTransportFactory::new().backoff(Duration::from_secs(60), Duration::from_secs(60)),
+    );
+    for n in 0..5 {
+        transport.send_envelope(event_envelope(&format!("event {n}")));
+        assert!(transport.flush(FLUSH));
+    }
+    assert_eq!(server.requests(), 1);
+}
+
+#[test]
+fn a_zero_pause_retries_every_envelope() {
+    let server = Server::start(Answer::HangUp);
+    let transport = transport(
+        &server.dsn(),
+        HttpTransportFactory::new().backoff(Duration::ZERO, Duration::ZERO),
+    );
+    for n in 0..3 {
+        transport.send_envelope(event_envelope(&format!("event {n}")));
+        assert!(transport.flush(FLUSH));
+    }
+    assert_eq!(server.requests(), 3);
+}
+
+#[test]
+fn retry_after_holds_every_envelope_back() {
+    let server = Server::start(Answer::TooManyRequests);
+    let transport = transport(&server.dsn(), HttpTransportFactory::new());
+    transport.send_envelope(event_envelope("limited"));
+    assert!(transport.flush(FLUSH));
+    server.answer(Answer::Ok);
+    transport.send_envelope(event_envelope("held back"));
+    transport.send_envelope(transaction_envelope("held back"));
+    assert!(transport.flush(FLUSH));
+    assert_eq!(server.requests(), 1);
+}
+
+#[test]
+fn a_category_limit_holds_back_only_that_category() {
+    let server = Server::start(Answer::LimitTransactions);
+    let transport = transport(&server.dsn(), HttpTransportFactory::new());
+    transport.send_envelope(event_envelope("sets the limit"));
+    assert!(transport.flush(FLUSH));
+    server.answer(Answer::Ok);
+    transport.send_envelope(transaction_envelope("held back"));
+    transport.send_envelope(event_envelope("goes out"));
+    assert!(transport.flush(FLUSH));
+    assert_eq!(server.item_types(), ["event", "event"]);
+}
+
+#[test]
+fn flush_gives_up_at_its_timeout_when_sentry_never_answers() {
+    let server = Server::start(Answer::Never);
+    let transport = transport(&server.dsn(), HttpTransportFactory::new());
+    transport.send_envelope(event_envelope("stuck"));
+    // The channel fills while the first request waits; sending never blocks.
+    for n in 0..100 {
+        transport.send_envelope(event_envelope(&format!("queued {n}")));
+    }
+    assert!(!transport.flush(Duration::from_millis(300)));
+    assert_eq!(server.requests(), 1);
+}
