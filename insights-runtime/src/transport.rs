@@ -28,18 +28,16 @@
 //! use std::time::Duration;
 //! use insights_runtime::transport::HttpTransportFactory;
 //!
-//! let options = sentry::ClientOptions {
-//!     dsn: "https://key@o0.ingest.sentry.io/0".parse().ok(),
-//!     transport: Some(Arc::new(
-//!         HttpTransportFactory::new().backoff(Duration::from_millis(500), Duration::from_secs(30)),
-//!     )),
-//!     ..Default::default()
-//! };
+//! let mut options = sentry::ClientOptions::new();
+//! options.dsn = "https://key@o0.ingest.sentry.io/0".parse().ok();
+//! options.transport = Some(Arc::new(
+//!     HttpTransportFactory::new().backoff(Duration::from_millis(500), Duration::from_secs(30)),
+//! ));
 //! let _sentry = sentry::init(options);
 //! ```
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -327,14 +325,9 @@ enum Outcome {
 }
 
 impl Worker {
+    /// Ends when the transport is dropped (its sender with it) and the queue is empty.
     fn run(mut self, queue: Receiver<Task>) {
-        loop {
-            // The timeout only lets a stopped transport's thread end while nothing arrives.
-            let task = match queue.recv_timeout(Duration::from_secs(1)) {
-                Ok(task) => task,
-                Err(RecvTimeoutError::Timeout) if !self.stopped.load(Ordering::Relaxed) => continue,
-                Err(_) => return,
-            };
+        for task in queue {
             match task {
                 Task::Flush(done) => {
                     let _ = done.send(());
