@@ -5,14 +5,14 @@
 #[allow(dead_code)]
 mod endpoint;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use endpoint::SentryEndpoint;
+use endpoint::{decode_envelope, read_request, SentryEndpoint};
 use insights_runtime::transport::HttpTransportFactory;
 use sentry::protocol::{Event, Transaction, Value};
 use sentry::{ClientOptions, Envelope, Hub, Transport, TransportFactory, TransportOptions};
@@ -111,7 +111,7 @@ struct Server {
     answer: Arc<Mutex<Answer>>,
     connections: Arc<AtomicUsize>,
     requests: Arc<AtomicUsize>,
-    /// The first line of each request body: the envelope header.
+    /// The `type` of each request's first envelope item.
     headers: Arc<Mutex<Vec<String>>>,
 }
 
@@ -177,34 +177,14 @@ fn serve(
         return;
     };
     let mut reader = BufReader::new(stream);
-    loop {
-        let mut length = None;
-        let mut line = String::new();
-        // Request line and headers.
-        loop {
-            line.clear();
-            match reader.read_line(&mut line) {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            }
-            let trimmed = line.trim_end();
-            if trimmed.is_empty() {
-                break;
-            }
-            if let Some((name, value)) = trimmed.split_once(':') {
-                if name.eq_ignore_ascii_case("content-length") {
-                    length = value.trim().parse::<usize>().ok();
-                }
-            }
-        }
-        let mut body = vec![0; length.unwrap_or(0)];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
+    while let Some(Ok(request)) = read_request(&mut reader) {
         requests.fetch_add(1, Ordering::SeqCst);
-        // The envelope's second line is its first item's header.
-        let item_header = body.split(|b| *b == b'\n').nth(1).unwrap_or_default();
-        let item_type = serde_json_type(item_header);
+        let first_item = decode_envelope(&request.body)
+            .ok()
+            .and_then(|(_, items)| items.into_iter().next());
+        let item_type = first_item.map_or("?".to_owned(), |(header, _)| {
+            header["type"].as_str().unwrap_or("?").to_owned()
+        });
         types.lock().unwrap().push(item_type);
         let response = match *answer.lock().unwrap() {
             Answer::HangUp => return,
@@ -227,12 +207,6 @@ fn serve(
             return;
         }
     }
-}
-
-fn serde_json_type(item_header: &[u8]) -> String {
-    let text = String::from_utf8_lossy(item_header);
-    let value: Value = text.parse().unwrap_or_default();
-    value["type"].as_str().unwrap_or("?").to_owned()
 }
 
 #[test]

@@ -171,7 +171,7 @@ fn serve(stream: TcpStream, inbox: &(Mutex<Inbox>, Condvar)) {
 
 /// An envelope: a header line, then for each item a header line and a payload, either of the
 /// header's `length` in bytes or up to the next newline.
-fn decode_envelope(body: &[u8]) -> Result<(Value, Vec<(Value, Value)>), String> {
+pub fn decode_envelope(body: &[u8]) -> Result<(Value, Vec<(Value, Value)>), String> {
     let json = |bytes: &[u8]| -> Result<Value, String> {
         std::str::from_utf8(bytes)
             .map_err(|e| e.to_string())?
@@ -209,11 +209,12 @@ fn decode_envelope(body: &[u8]) -> Result<(Value, Vec<(Value, Value)>), String> 
     Ok((header, items))
 }
 
-struct Request {
-    method: String,
-    path: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
+/// A request as read off the connection (header names lower-cased).
+pub struct Request {
+    pub method: String,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
 }
 
 impl Request {
@@ -226,7 +227,7 @@ impl Request {
 }
 
 /// The next request on the connection; `None` at its end.
-fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Result<Request, String>> {
+pub fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Result<Request, String>> {
     let mut line = String::new();
     if reader.read_line(&mut line).ok()? == 0 {
         return None;
