@@ -13,8 +13,10 @@ use std::thread;
 use std::time::Duration;
 
 use endpoint::{decode_envelope, read_request, SentryEndpoint};
+use insights_runtime::scrub::Scrubber;
+use insights_runtime::setup::{self, Settings};
 use insights_runtime::transport::HttpTransportFactory;
-use sentry::protocol::{Event, Transaction, Value};
+use sentry::protocol::{Event, Request, Transaction, Value};
 use sentry::{ClientOptions, Envelope, Hub, Transport, TransportFactory, TransportOptions};
 
 fn transport(dsn: &str, factory: HttpTransportFactory) -> Arc<dyn Transport> {
@@ -86,6 +88,90 @@ fn envelopes_arrive_whole_with_their_trace_header() {
         assert_eq!(envelope.header["trace"]["public_key"], "public");
         assert_eq!(envelope.header["trace"]["sampled"], "true");
     });
+}
+
+/// A transaction whose request and span carry secrets, finished on `hub`; its trace id.
+fn leaky_transaction(hub: Arc<Hub>) -> sentry::protocol::TraceId {
+    Hub::run(hub, || {
+        let ctx = sentry::TransactionContext::new("POST /login", "http.server");
+        let tx = sentry::start_transaction(ctx);
+        let mut request = Request::default();
+        request
+            .headers
+            .insert("Authorization".to_owned(), "Bearer abc-1".to_owned());
+        request
+            .headers
+            .insert("Accept".to_owned(), "text/html".to_owned());
+        tx.set_request(request);
+        let span = tx.start_child("db", "SELECT 1");
+        span.set_data("db_Password", Value::from("pw-2"));
+        span.set_data("db.system", Value::from("postgresql"));
+        span.finish();
+        let trace_id = tx.get_trace_context().trace_id;
+        tx.finish();
+        trace_id
+    })
+}
+
+/// Everything `endpoint` received, as JSON text.
+fn received_text(endpoint: &SentryEndpoint) -> String {
+    endpoint.with_received(|received| {
+        received
+            .iter()
+            .flat_map(|envelope| &envelope.items)
+            .map(|(header, payload)| format!("{header}\n{payload}\n"))
+            .collect()
+    })
+}
+
+#[test]
+fn the_transport_scrubs_on_its_own_thread() {
+    let endpoint = SentryEndpoint::start();
+    let mut options = ClientOptions::new().traces_sample_rate(1.0);
+    options.dsn = Some(endpoint.dsn().parse().expect("dsn"));
+    let factory = HttpTransportFactory::new().scrubber(Arc::new(Scrubber::default()));
+    options.transport = Some(Arc::new(factory));
+    let client = Arc::new(sentry::Client::from(options));
+    leaky_transaction(Arc::new(Hub::new(
+        Some(Arc::clone(&client)),
+        Default::default(),
+    )));
+    assert!(client.flush(Some(FLUSH)));
+    endpoint.wait_for("the transaction", FLUSH, |r| (!r.is_empty()).then_some(()));
+    let text = received_text(&endpoint);
+    assert!(text.contains("POST /login"), "{text}");
+    for secret in ["abc-1", "pw-2"] {
+        assert!(!text.contains(secret), "{secret} leaked:\n{text}");
+    }
+    assert!(
+        text.contains("text/html") && text.contains("postgresql"),
+        "{text}"
+    );
+}
+
+/// The one test here that sets Sentry up globally; the others use clients of their own.
+#[test]
+fn setup_init_sends_through_it_scrubbed() {
+    let endpoint = SentryEndpoint::start();
+    let mut settings = Settings::new("insights-tests@0.0.0");
+    settings.dsn = Some(endpoint.dsn());
+    let guard = setup::init(settings);
+    // `sentry::init` binds the client to the calling thread's hub.
+    let trace_id = leaky_transaction(Hub::current());
+    drop(guard);
+    endpoint.wait_for("the transaction", FLUSH, |r| (!r.is_empty()).then_some(()));
+    endpoint.with_received(|received| {
+        // The trace header is there: `sentry`'s own HTTP transport would have dropped it.
+        assert_eq!(
+            received[0].header["trace"]["trace_id"],
+            Value::from(trace_id.to_string())
+        );
+    });
+    let text = received_text(&endpoint);
+    for secret in ["abc-1", "pw-2"] {
+        assert!(!text.contains(secret), "{secret} leaked:\n{text}");
+    }
+    assert!(text.contains("text/html"), "{text}");
 }
 
 /// What a test server does with each request.

@@ -3,7 +3,8 @@
 //! [`Scrubber::scrub_event`] is a `before_send` for errors and messages. Transactions have no
 //! such hook in the `sentry` crate (getsentry/sentry-rust#1032), so [`ScrubbingTransport`]
 //! wraps the transport and applies [`Scrubber::scrub_transaction`] to every transaction before
-//! it is sent: span data, request data, contexts and extra.
+//! it is sent: span data, request data, contexts and extra. (With the `transport` feature,
+//! `setup::init` hands the scrubber to the transport instead, which scrubs on its own thread.)
 //!
 //! What is removed, matched case-insensitively:
 //! * request headers named `authorization`, `cookie`, `set-cookie`, `x-api-key`,
@@ -80,9 +81,17 @@ impl Scrubber {
         self.headers.iter().any(|h| h.eq_ignore_ascii_case(name))
     }
 
+    /// Whether `key` contains one of the words, ignoring ASCII case. Runs on every data key of
+    /// every span sent, so it compares in place rather than lower-casing a copy of the key.
     fn sensitive_key(&self, key: &str) -> bool {
-        let key = key.to_ascii_lowercase();
-        self.keys.iter().any(|word| key.contains(word.as_str()))
+        let key = key.as_bytes();
+        self.keys.iter().any(|word| {
+            let word = word.as_bytes();
+            word.is_empty()
+                || key
+                    .windows(word.len())
+                    .any(|part| part.eq_ignore_ascii_case(word))
+        })
     }
 
     /// Removes sensitive entries from `map`, and from the maps and arrays inside it.
@@ -220,5 +229,37 @@ impl TransportFactory for ScrubbingFactory {
             self.inner.create_transport_with_options(options),
             Arc::clone(&self.scrubber),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_match_by_word_inside_them_in_any_ascii_case() {
+        let scrubber = Scrubber::default().key("PIN");
+        for key in [
+            "password",
+            "DB_Password",
+            "access_TOKEN",
+            "user.api_key",
+            "ClientSecret",
+            "card_pin",
+            "Spinner",
+        ] {
+            assert!(scrubber.sensitive_key(key), "{key}");
+        }
+        for key in [
+            "",
+            "pass",
+            "tok",
+            "api-key",
+            "rows",
+            "secre",
+            "ünïcode_p_i_n",
+        ] {
+            assert!(!scrubber.sensitive_key(key), "{key}");
+        }
     }
 }

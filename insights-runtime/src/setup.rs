@@ -371,14 +371,19 @@ pub fn init_with(
         options.transport = console.transport;
     }
     let mut options = configure(options);
+    let scrubber = Arc::new(settings.scrubber.clone());
     // Before `apply_defaults`, which would put `sentry`'s own HTTP transport in the empty slot.
+    // This transport scrubs on its own thread, so it is not wrapped.
     #[cfg(feature = "transport")]
     if options.transport.is_none() && options.dsn.is_some() {
-        options.transport = Some(Arc::new(crate::transport::HttpTransportFactory::new()));
+        let factory = crate::transport::HttpTransportFactory::new().scrubber(scrubber);
+        options.transport = Some(Arc::new(factory));
+        return InitGuard {
+            client: Some(sentry::init(sentry::apply_defaults(options))),
+            flush_timeout: settings.flush_timeout,
+        };
     }
-    let options = sentry::apply_defaults(options);
-    let scrubber = Arc::new(settings.scrubber.clone());
-    let mut options = options;
+    let mut options = sentry::apply_defaults(options);
     options.transport = options
         .transport
         .map(|inner| Arc::new(ScrubbingFactory::new(inner, scrubber)) as Arc<dyn TransportFactory>);

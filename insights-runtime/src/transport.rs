@@ -48,6 +48,8 @@ use sentry::transports::{RateLimiter, RateLimitingCategory};
 use sentry::types::Scheme;
 use sentry::{Envelope, Transport, TransportFactory, TransportOptions};
 
+use crate::scrub::Scrubber;
+
 /// The channel's size when the client options set none (`sentry`'s own default).
 const DEFAULT_CAPACITY: usize = 30;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -59,6 +61,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct HttpTransportFactory {
     backoff: Backoff,
     agent: Option<ureq::Agent>,
+    scrubber: Option<Arc<Scrubber>>,
 }
 
 impl HttpTransportFactory {
@@ -68,6 +71,7 @@ impl HttpTransportFactory {
         HttpTransportFactory {
             backoff: Backoff::new(Duration::from_secs(1), Duration::from_secs(60)),
             agent: None,
+            scrubber: None,
         }
     }
 
@@ -75,6 +79,15 @@ impl HttpTransportFactory {
     /// up to `max`. A zero `first` turns backing off off.
     pub fn backoff(mut self, first: Duration, max: Duration) -> Self {
         self.backoff = Backoff::new(first, max);
+        self
+    }
+
+    /// Scrubs each envelope on the transport's thread, just before it is serialized, as
+    /// [`ScrubbingTransport`](crate::scrub::ScrubbingTransport) would on the thread that
+    /// finished the transaction. An envelope dropped (Sentry unreachable, the queue full) is then
+    /// never scrubbed, and request threads never wait on it. `setup::init` does this.
+    pub fn scrubber(mut self, scrubber: Arc<Scrubber>) -> Self {
+        self.scrubber = Some(scrubber);
         self
     }
 
@@ -97,6 +110,7 @@ impl std::fmt::Debug for HttpTransportFactory {
         f.debug_struct("HttpTransportFactory")
             .field("backoff", &self.backoff)
             .field("agent", &self.agent.is_some())
+            .field("scrubber", &self.scrubber)
             .finish()
     }
 }
@@ -104,7 +118,12 @@ impl std::fmt::Debug for HttpTransportFactory {
 impl TransportFactory for HttpTransportFactory {
     fn create_transport_with_options(&self, options: TransportOptions) -> Arc<dyn Transport> {
         let agent = self.agent.clone().unwrap_or_else(|| agent_for(&options));
-        Arc::new(HttpTransport::spawn(options, agent, self.backoff))
+        Arc::new(HttpTransport::spawn(
+            options,
+            agent,
+            self.backoff,
+            self.scrubber.clone(),
+        ))
     }
 }
 
@@ -212,7 +231,12 @@ pub struct HttpTransport {
 }
 
 impl HttpTransport {
-    fn spawn(options: TransportOptions, agent: ureq::Agent, backoff: Backoff) -> Self {
+    fn spawn(
+        options: TransportOptions,
+        agent: ureq::Agent,
+        backoff: Backoff,
+        scrubber: Option<Arc<Scrubber>>,
+    ) -> Self {
         let capacity = options
             .transport_channel_capacity
             .map_or(DEFAULT_CAPACITY, usize::from);
@@ -225,6 +249,7 @@ impl HttpTransport {
             auth: options.dsn.to_auth(Some(&options.user_agent)).to_string(),
             agent,
             backoff,
+            scrubber,
             failures: 0,
             limits: RateLimiter::new(),
             gate: Arc::clone(&gate),
@@ -310,6 +335,7 @@ struct Worker {
     auth: String,
     agent: ureq::Agent,
     backoff: Backoff,
+    scrubber: Option<Arc<Scrubber>>,
     failures: u32,
     limits: RateLimiter,
     gate: Arc<Gate>,
@@ -353,6 +379,10 @@ impl Worker {
         }
         let Some(envelope) = self.within_limits(envelope) else {
             return;
+        };
+        let envelope = match &self.scrubber {
+            Some(scrubber) => scrubber.scrub_envelope(envelope),
+            None => envelope,
         };
         let mut body = Vec::with_capacity(1024);
         if envelope.to_writer(&mut body).is_err() {
