@@ -351,9 +351,9 @@ pub fn init(settings: Settings) -> InitGuard {
 
 /// As [`init`], with a last say over the client options (integrations, a transport of your
 /// own). Without a transport of yours, the feature `transport` puts in
-/// `transport::HttpTransportFactory`, which backs off while Sentry
-/// is unreachable; without that feature `sentry`'s default is used. Every transport is wrapped so
-/// that transactions are scrubbed before they are sent.
+/// `transport::HttpTransportFactory`, which backs off while Sentry is unreachable; without that
+/// feature `sentry`'s default is used. Transactions are scrubbed before they are sent whatever
+/// the transport: yours and `sentry`'s are wrapped, the runtime's scrubs on its own thread.
 pub fn init_with(
     settings: Settings,
     configure: impl FnOnce(ClientOptions) -> ClientOptions,
