@@ -376,7 +376,9 @@ pub fn init_with(
     // This transport scrubs on its own thread, so it is not wrapped.
     #[cfg(feature = "transport")]
     if options.transport.is_none() && options.dsn.is_some() {
-        let factory = crate::transport::HttpTransportFactory::new().scrubber(scrubber);
+        let factory = crate::transport::HttpTransportFactory::new()
+            .scrubber(scrubber)
+            .debug(options.debug);
         options.transport = Some(Arc::new(factory));
         return InitGuard {
             client: Some(sentry::init(sentry::apply_defaults(options))),

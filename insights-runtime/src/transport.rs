@@ -62,6 +62,7 @@ pub struct HttpTransportFactory {
     backoff: Backoff,
     agent: Option<ureq::Agent>,
     scrubber: Option<Arc<Scrubber>>,
+    debug: bool,
 }
 
 impl HttpTransportFactory {
@@ -72,6 +73,7 @@ impl HttpTransportFactory {
             backoff: Backoff::new(Duration::from_secs(1), Duration::from_secs(60)),
             agent: None,
             scrubber: None,
+            debug: false,
         }
     }
 
@@ -88,6 +90,15 @@ impl HttpTransportFactory {
     /// never scrubbed, and request threads never wait on it. `setup::init` does this.
     pub fn scrubber(mut self, scrubber: Arc<Scrubber>) -> Self {
         self.scrubber = Some(scrubber);
+        self
+    }
+
+    /// Prints to stderr, prefixed `[insights]`, each failed send, each refusal by Sentry and each
+    /// pause, as `sentry`'s transports do with [`ClientOptions::debug`](sentry::ClientOptions).
+    /// At most one line per attempt, and no attempt is made while paused. `setup::init` sets it
+    /// from the client options.
+    pub fn debug(mut self, on: bool) -> Self {
+        self.debug = on;
         self
     }
 
@@ -111,6 +122,7 @@ impl std::fmt::Debug for HttpTransportFactory {
             .field("backoff", &self.backoff)
             .field("agent", &self.agent.is_some())
             .field("scrubber", &self.scrubber)
+            .field("debug", &self.debug)
             .finish()
     }
 }
@@ -123,6 +135,7 @@ impl TransportFactory for HttpTransportFactory {
             agent,
             self.backoff,
             self.scrubber.clone(),
+            self.debug,
         ))
     }
 }
@@ -236,6 +249,7 @@ impl HttpTransport {
         agent: ureq::Agent,
         backoff: Backoff,
         scrubber: Option<Arc<Scrubber>>,
+        debug: bool,
     ) -> Self {
         let capacity = options
             .transport_channel_capacity
@@ -250,6 +264,7 @@ impl HttpTransport {
             agent,
             backoff,
             scrubber,
+            debug,
             failures: 0,
             limits: RateLimiter::new(),
             gate: Arc::clone(&gate),
@@ -336,6 +351,7 @@ struct Worker {
     agent: ureq::Agent,
     backoff: Backoff,
     scrubber: Option<Arc<Scrubber>>,
+    debug: bool,
     failures: u32,
     limits: RateLimiter,
     gate: Arc<Gate>,
@@ -400,6 +416,13 @@ impl Worker {
                 let pause = self.backoff.pause(self.failures);
                 if !pause.is_zero() {
                     self.gate.close_for(pause);
+                    if self.debug {
+                        eprintln!(
+                            "[insights] not sending to Sentry for {pause:?} \
+                             (failure {} in a row); envelopes meanwhile are dropped",
+                            self.failures
+                        );
+                    }
                 }
             }
         }
@@ -439,7 +462,10 @@ impl Worker {
             .send(body);
         let mut response = match sent {
             Ok(response) => response,
-            Err(_) => {
+            Err(error) => {
+                if self.debug {
+                    eprintln!("[insights] failed to send an envelope to Sentry: {error}");
+                }
                 self.recorder
                     .record_lost_data(envelope, Reason::NetworkError);
                 return Outcome::Unreachable;
@@ -461,6 +487,9 @@ impl Worker {
             .limit(64 * 1024)
             .read_to_vec();
         // Sentry records what it rate limits itself; any other refusal is a loss of ours.
+        if status >= 400 && self.debug {
+            eprintln!("[insights] Sentry refused an envelope: HTTP {status}");
+        }
         if status >= 400 && status != 429 {
             self.recorder.record_lost_data(envelope, Reason::SendError);
         }
