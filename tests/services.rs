@@ -726,13 +726,8 @@ fn a_job_continues_its_producers_trace_in_another_process() {
     assert_eq!(retries, [Value::from(0), Value::from(1)]);
 
     endpoint.with_received(|received| {
+        // Path and key are checked by the endpoint as each envelope arrives.
         for envelope in received {
-            assert_eq!(envelope.path, "/api/1/envelope/");
-            assert!(
-                envelope.auth.contains("sentry_key=public"),
-                "{}",
-                envelope.auth
-            );
             // A transaction travels alone, its envelope's header naming it and carrying its
             // trace's sampling context. (`setup::init` sends through `transport::HttpTransport`;
             // `sentry` 0.49.5's own HTTP transports drop every header but the event id.)
@@ -881,17 +876,8 @@ fn service_and_worker_send_their_spans_to_sentry() {
         Some("stopped")
     );
 
-    let txs = endpoint.with_received(|received| {
-        for envelope in received {
-            assert_eq!(envelope.path, "/api/1/envelope/");
-            assert!(
-                envelope.auth.contains("sentry_key=public"),
-                "{}",
-                envelope.auth
-            );
-        }
-        transactions(received)
-    });
+    // Path and key are checked by the endpoint as each envelope arrives.
+    let txs = endpoint.with_received(transactions);
     // `/health` and `/metrics` are sampled out.
     let mut names: Vec<_> = txs.iter().filter_map(|t| t.name.as_deref()).collect();
     names.sort_unstable();

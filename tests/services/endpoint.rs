@@ -14,12 +14,10 @@ use std::time::{Duration, Instant};
 use sentry::protocol::value::{from_value, Value};
 use sentry::protocol::Transaction;
 
-/// One envelope as it arrived.
+/// One envelope as it arrived: POSTed to project 1's envelope endpoint with the DSN's key
+/// (anything else is recorded as a malformed request, which fails the test).
 #[derive(Debug)]
 pub struct Received {
-    pub path: String,
-    /// The `X-Sentry-Auth` header.
-    pub auth: String,
     /// The envelope's header line.
     pub header: Value,
     /// Each item: its header and its payload, parsed as JSON.
@@ -138,19 +136,15 @@ fn serve(stream: TcpStream, inbox: &(Mutex<Inbox>, Condvar)) {
                     request.method, request.path
                 ));
             }
+            let auth = request.header("x-sentry-auth").unwrap_or_default();
+            if !auth.contains("sentry_key=public") {
+                return Err(format!("X-Sentry-Auth without the DSN's key: {auth:?}"));
+            }
             if let Some(encoding) = request.header("content-encoding") {
                 return Err(format!("unexpected Content-Encoding {encoding:?}"));
             }
             let (header, items) = decode_envelope(&request.body)?;
-            Ok(Received {
-                auth: request
-                    .header("x-sentry-auth")
-                    .unwrap_or_default()
-                    .to_owned(),
-                path: request.path,
-                header,
-                items,
-            })
+            Ok(Received { header, items })
         });
         {
             let (lock, arrived) = inbox;
