@@ -291,7 +291,11 @@ fn baggage_by_hand(client: Option<&sentry::Client>, sentry_trace: &str) -> Strin
         _ => f64::from(u8::from(sampled)),
     };
     const SCALE: u64 = 1_000_000;
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "a rate in [0, 1] times 1e6: rounds to a u64 in [0, 1e6]"
+    )]
     let rate = (rate * SCALE as f64).round() as u64;
     let mut out = String::with_capacity(256);
     out.push_str("sentry-trace_id=");

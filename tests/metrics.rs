@@ -10,11 +10,9 @@ use std::time::Duration;
 
 use common::{capture, in_transaction};
 use futures::executor::block_on;
-use insights_runtime::db::Operation;
-use insights_runtime::metrics::{
-    track_cache_get, track_cache_remove, track_cache_set, track_database_query,
-    track_queue_process, track_queue_publish,
-};
+use insights_runtime::cache::{track_cache_get, track_cache_remove, track_cache_set};
+use insights_runtime::db::{track_database_query, Operation};
+use insights_runtime::queue::{track_queue_process, track_queue_publish};
 use insights_runtime::{
     instrument_cache_operation, instrument_db_operation, instrument_queue_process,
     instrument_queue_publish,

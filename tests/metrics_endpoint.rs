@@ -2,7 +2,7 @@
 //! reference service's metric names, with their labels and values.
 
 #[path = "../examples/web_service.rs"]
-#[allow(dead_code)]
+#[allow(dead_code, reason = "the example's `main`, and what only it uses")]
 mod web_service;
 
 use std::future::IntoFuture;

@@ -63,7 +63,7 @@ async fn handle(
     destination = "emails",
     system = "nats",
     headers_param = "headers",
-    name = "email worker"
+    transaction = "email worker"
 )]
 fn handle_sync(headers: &[(&str, &str)]) {
     let _ = headers;

@@ -4,7 +4,7 @@
 mod common;
 
 #[path = "../examples/quickstart.rs"]
-#[allow(dead_code)] // the example's `main`
+#[allow(dead_code, reason = "the example's `main`")]
 mod quickstart;
 
 use common::{capture, root_id, trace};

@@ -96,10 +96,22 @@ fn every_bad_value_names_its_variable_and_problem() {
 }
 
 #[test]
-fn without_a_dsn_sentry_is_off_and_the_program_runs() {
-    let guard = setup::init(settings(&[]).expect("valid"));
+fn without_a_dsn_sentry_prints_in_development_and_is_off_elsewhere() {
+    // Development (the default environment): span trees go to the console.
+    assert!(settings(&[]).expect("valid").prints_without_dsn());
+    // Any other environment: Sentry is off and the program runs.
+    let production = settings(&[("SENTRY_ENVIRONMENT", "production")]).expect("valid");
+    assert!(!production.prints_without_dsn());
+    let guard = setup::init(production);
     assert!(!guard.is_enabled());
     drop(guard);
+    // Either way can be asked for.
+    let quiet = settings(&[]).expect("valid").console_without_dsn(false);
+    let guard = setup::init(quiet);
+    assert!(!guard.is_enabled());
+    drop(guard);
+    let staging = settings(&[("SENTRY_ENVIRONMENT", "staging")]).expect("valid");
+    assert!(staging.console_without_dsn(true).prints_without_dsn());
 }
 
 #[test]

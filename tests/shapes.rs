@@ -222,7 +222,10 @@ mod qualifiers {
 
     #[traced]
     pub fn inner_attributes() -> u32 {
-        #![allow(unused_variables)]
+        #![allow(
+            unused_variables,
+            reason = "the attribute must keep the body's inner attributes"
+        )]
         let unused = 1;
         10
     }

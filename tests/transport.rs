@@ -2,7 +2,7 @@
 //! what reaches Sentry, what is held back, and for how long.
 
 #[path = "services/endpoint.rs"]
-#[allow(dead_code)]
+#[allow(dead_code, reason = "the helpers only tests/services.rs uses")]
 mod endpoint;
 
 use std::io::{BufReader, Write};

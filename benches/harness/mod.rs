@@ -61,9 +61,8 @@ impl fmt::Display for Settings {
 
 /// `BENCH_FILTER=d,e`: the indices of the cases whose key is listed, in case order; all of them
 /// when the variable is unset or empty.
-// Only benches/overhead.rs filters: the disabled bench always runs all its cases, as its one
-// target needs both of its first two.
-#[allow(dead_code)]
+// The disabled bench always runs all its cases, as its one target needs both of its first two.
+#[allow(dead_code, reason = "only benches/overhead.rs filters")]
 pub fn selected<'a>(keys: impl IntoIterator<Item = &'a str>) -> Vec<usize> {
     let filter = std::env::var("BENCH_FILTER").ok().filter(|f| !f.is_empty());
     keys.into_iter()

@@ -1,11 +1,16 @@
 //! Attribute arguments, parsed into typed structs before anything is generated.
 //!
-//! Every attribute takes named arguments (`key = value`), in any order, each at most once. The
-//! helpers here give every attribute the same errors: an unknown key is reported on the key with
-//! the list of valid ones, a repeated key on its second use, a value of the wrong kind on the
-//! value.
+//! Every attribute takes named arguments (`key = value`), in any order, each at most once. Each
+//! attribute lists its keys once, as a table from name to an enum, so a key is matched
+//! exhaustively and a new one cannot fall into another's field. The helpers give every
+//! attribute the same errors: an unknown key is reported on the key with the list of valid ones,
+//! a repeated key on its second use, a value of the wrong kind on the value.
+//!
+//! What needs the function (a `*_param` naming one of its parameters) is checked later, by
+//! `validate`; the structs are generic over `P`, the string literal here and the resolved
+//! parameter there, so that the rest of the macro only ever sees checked parameters.
 
-use proc_macro2::Span;
+use proc_macro2::{Span, TokenStream};
 use quote::ToTokens;
 use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream};
@@ -27,26 +32,35 @@ pub(crate) struct DataField {
     pub value: Expr,
 }
 
-/// A data key and the tokens it was written with (for errors spanning all of `a.b.c`).
-struct DataKey {
-    key: LitStr,
-    tokens: proc_macro2::TokenStream,
+#[derive(Clone, Copy)]
+enum TracedKey {
+    Op,
+    Description,
+    Transaction,
+    Data,
+    Crate,
 }
 
-const TRACED_KEYS: &[&str] = &["op", "description", "transaction", "data", "crate"];
+const TRACED_KEYS: &[(&str, TracedKey)] = &[
+    ("op", TracedKey::Op),
+    ("description", TracedKey::Description),
+    ("transaction", TracedKey::Transaction),
+    ("data", TracedKey::Data),
+    ("crate", TracedKey::Crate),
+];
 
 impl Parse for TracedArgs {
     fn parse(input: ParseStream) -> syn::Result<Self> {
         let mut args = TracedArgs::default();
         let mut keys = Keys::new("traced", TRACED_KEYS);
         while !input.is_empty() {
-            let key = keys.next(input)?;
-            match key.to_string().as_str() {
-                "op" => args.op = Some(string_value(input, &key)?),
-                "description" => args.description = Some(string_value(input, &key)?),
-                "transaction" => args.transaction = Some(string_value(input, &key)?),
-                "data" => args.data = data_fields(input)?,
-                _ => args.krate = Some(path_value(input)?),
+            let (key, ident) = keys.next(input)?;
+            match key {
+                TracedKey::Op => args.op = Some(string_value(input, &ident)?),
+                TracedKey::Description => args.description = Some(string_value(input, &ident)?),
+                TracedKey::Transaction => args.transaction = Some(string_value(input, &ident)?),
+                TracedKey::Data => args.data = data_fields(input)?,
+                TracedKey::Crate => args.krate = Some(path_value(input)?),
             }
             end_of_argument(input)?;
         }
@@ -55,23 +69,31 @@ impl Parse for TracedArgs {
 }
 
 /// Reads argument keys and rejects unknown and repeated ones.
-pub(crate) struct Keys {
+struct Keys<K: 'static> {
     attribute: &'static str,
-    allowed: &'static [&'static str],
+    allowed: &'static [(&'static str, K)],
+    /// Keys of an earlier version, with the name that replaced them.
+    renamed: &'static [(&'static str, &'static str)],
     seen: Vec<String>,
 }
 
-impl Keys {
-    pub fn new(attribute: &'static str, allowed: &'static [&'static str]) -> Self {
+impl<K: Copy> Keys<K> {
+    fn new(attribute: &'static str, allowed: &'static [(&'static str, K)]) -> Self {
         Keys {
             attribute,
             allowed,
+            renamed: &[],
             seen: Vec::new(),
         }
     }
 
+    fn renamed(mut self, renamed: &'static [(&'static str, &'static str)]) -> Self {
+        self.renamed = renamed;
+        self
+    }
+
     /// Reads the next key: a known one, not seen before.
-    pub fn next(&mut self, input: ParseStream) -> syn::Result<Ident> {
+    fn next(&mut self, input: ParseStream) -> syn::Result<(K, Ident)> {
         if input.peek(Lit) {
             let lit: Lit = input.parse()?;
             return Err(syn::Error::new(
@@ -79,13 +101,13 @@ impl Keys {
                 format!(
                     "`#[{}]` takes named arguments only, like `{} = ..`; valid arguments: {}",
                     self.attribute,
-                    self.allowed[0],
+                    self.names().first().copied().unwrap_or_default(),
                     self.list()
                 ),
             ));
         }
         // `Ident::parse_any` accepts keywords, so that `crate` can be a key.
-        let key = input.call(Ident::parse_any).map_err(|e| {
+        let ident = input.call(Ident::parse_any).map_err(|e| {
             syn::Error::new(
                 e.span(),
                 format!(
@@ -95,20 +117,35 @@ impl Keys {
                 ),
             )
         })?;
-        let name = key.to_string();
-        if !self.allowed.contains(&name.as_str()) {
-            let hint = closest(&name, self.allowed)
-                .map(|c| format!("; did you mean `{c}`?"))
-                .unwrap_or_default();
+        let name = ident.to_string();
+        let Some(key) = self
+            .allowed
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, k)| *k)
+        else {
+            let hint = match self.renamed.iter().find(|(old, _)| *old == name) {
+                Some((_, new)) => Some(*new),
+                None => closest(&name, &self.names()),
+            }
+            .map(|c| format!("; did you mean `{c}`?"))
+            .unwrap_or_default();
             return Err(syn::Error::new(
-                key.span(),
+                ident.span(),
                 format!(
                     "unknown argument `{name}` for `#[{}]`; valid arguments: {}{hint}",
                     self.attribute,
                     self.list()
                 ),
             ));
-        }
+        };
+        self.mark(&ident)?;
+        Ok((key, ident))
+    }
+
+    /// Records `key` as given; an error on it when it was given before.
+    fn mark(&mut self, key: &Ident) -> syn::Result<()> {
+        let name = key.to_string();
         if self.seen.contains(&name) {
             return Err(syn::Error::new(
                 key.span(),
@@ -116,21 +153,20 @@ impl Keys {
             ));
         }
         self.seen.push(name);
-        Ok(key)
+        Ok(())
     }
 
-    /// Records `key` as given (by position).
-    pub fn mark(&mut self, key: &str) {
-        self.seen.push(key.to_owned());
+    fn names(&self) -> Vec<&'static str> {
+        self.allowed.iter().map(|(n, _)| *n).collect()
     }
 
     fn list(&self) -> String {
-        quoted_list(self.allowed)
+        quoted_list(&self.names())
     }
 }
 
 /// After a value: a comma, or the end.
-pub(crate) fn end_of_argument(input: ParseStream) -> syn::Result<()> {
+fn end_of_argument(input: ParseStream) -> syn::Result<()> {
     if input.is_empty() {
         return Ok(());
     }
@@ -154,22 +190,13 @@ fn equals(input: ParseStream, key: &Ident) -> syn::Result<()> {
 }
 
 /// `= "non-empty string"`.
-pub(crate) fn string_value(input: ParseStream, key: &Ident) -> syn::Result<LitStr> {
+fn string_value(input: ParseStream, key: &Ident) -> syn::Result<LitStr> {
     equals(input, key)?;
     let value: Expr = input.parse()?;
     match value {
         Expr::Lit(syn::ExprLit {
             lit: Lit::Str(lit), ..
-        }) => {
-            if lit.value().is_empty() {
-                Err(syn::Error::new(
-                    lit.span(),
-                    format!("`{key}` must not be empty"),
-                ))
-            } else {
-                Ok(lit)
-            }
-        }
+        }) => non_empty(lit, &key.to_string()),
         other => Err(syn::Error::new_spanned(
             &other,
             format!("`{key}` takes a string literal, like `{key} = \"...\"`"),
@@ -178,7 +205,7 @@ pub(crate) fn string_value(input: ParseStream, key: &Ident) -> syn::Result<LitSt
 }
 
 /// `= path::to::crate`.
-pub(crate) fn path_value(input: ParseStream) -> syn::Result<Path> {
+fn path_value(input: ParseStream) -> syn::Result<Path> {
     input
         .parse::<Token![=]>()
         .map_err(|e| syn::Error::new(e.span(), "expected `=` after `crate`"))?;
@@ -190,13 +217,43 @@ pub(crate) fn path_value(input: ParseStream) -> syn::Result<Path> {
     })
 }
 
+/// `= expr`.
+fn expr_value(input: ParseStream, key: &Ident) -> syn::Result<Expr> {
+    equals(input, key)?;
+    input.parse()
+}
+
+/// `= 3600`: a non-negative integer literal.
+fn seconds_value(input: ParseStream, key: &Ident) -> syn::Result<u64> {
+    equals(input, key)?;
+    let value: Expr = input.parse()?;
+    match value {
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Int(lit), ..
+        }) => match lit.base10_parse::<u64>() {
+            Ok(seconds) => Ok(seconds),
+            Err(_) => Err(syn::Error::new(
+                lit.span(),
+                format!("`{key}` is too large: at most {} seconds", u64::MAX),
+            )),
+        },
+        other => Err(syn::Error::new_spanned(
+            &other,
+            format!(
+                "`{key}` takes whole seconds as an integer literal, like `{key} = 3600`; for a \
+                 value known at run time use `{key}_param`"
+            ),
+        )),
+    }
+}
+
 /// `(key = expr, "dotted.key" = expr, a.b = expr, ..)`.
 fn data_fields(input: ParseStream) -> syn::Result<Vec<DataField>> {
     let content;
     syn::parenthesized!(content in input);
     let mut fields: Vec<DataField> = Vec::new();
     while !content.is_empty() {
-        let DataKey { key, tokens } = data_key(&content)?;
+        let (key, tokens) = data_key(&content)?;
         if fields.iter().any(|f| f.key.value() == key.value()) {
             return Err(syn::Error::new_spanned(
                 tokens,
@@ -216,17 +273,16 @@ fn data_fields(input: ParseStream) -> syn::Result<Vec<DataField>> {
     Ok(fields)
 }
 
-/// A data key: a string literal, or identifiers joined by dots (`db.rows`).
-fn data_key(input: ParseStream) -> syn::Result<DataKey> {
+/// A data key: a string literal, or identifiers joined by dots (`db.rows`), with the tokens it
+/// was written with (for errors spanning all of `a.b.c`).
+fn data_key(input: ParseStream) -> syn::Result<(LitStr, TokenStream)> {
     if input.peek(LitStr) {
         let key: LitStr = input.parse()?;
         if key.value().is_empty() {
             return Err(syn::Error::new(key.span(), "a data key must not be empty"));
         }
-        return Ok(DataKey {
-            tokens: key.to_token_stream(),
-            key,
-        });
+        let tokens = key.to_token_stream();
+        return Ok((key, tokens));
     }
     let first = input.call(Ident::parse_any).map_err(|e| {
         syn::Error::new(
@@ -244,10 +300,7 @@ fn data_key(input: ParseStream) -> syn::Result<DataKey> {
         dot.to_tokens(&mut tokens);
         part.to_tokens(&mut tokens);
     }
-    Ok(DataKey {
-        key: LitStr::new(&name, first.span()),
-        tokens,
-    })
+    Ok((LitStr::new(&name, first.span()), tokens))
 }
 
 /// The allowed word nearest to `word`, if it is near enough to be a likely typo.
@@ -287,267 +340,14 @@ fn edit_distance(a: &str, b: &str) -> usize {
     d[a.len()][b.len()]
 }
 
-/// The arguments of `#[instrument_db_operation]`.
-#[derive(Default)]
-pub(crate) struct DbArgs {
-    pub table: Option<LitStr>,
-    pub operation: Option<LitStr>,
-    pub system: Option<LitStr>,
-    pub db_name: Option<LitStr>,
-    pub query: Option<LitStr>,
-    pub query_param: Option<LitStr>,
-    pub krate: Option<Path>,
-}
-
-const DB_KEYS: &[&str] = &[
-    "table",
-    "operation",
-    "system",
-    "db_name",
-    "query",
-    "query_param",
-    "crate",
-];
-
-/// The operations a description can be built for (`insights_runtime::db::Operation`).
-pub(crate) const DB_OPERATIONS: &[&str] = &["select", "insert", "update", "delete", "upsert"];
-
-impl Parse for DbArgs {
-    fn parse(input: ParseStream) -> syn::Result<Self> {
-        let mut args = DbArgs::default();
-        let mut keys = Keys::new("instrument_db_operation", DB_KEYS);
-        // The reference's form: `("users", "select")`, table then operation.
-        for key in ["table", "operation"] {
-            if !input.peek(LitStr) {
-                break;
-            }
-            let lit: LitStr = input.parse()?;
-            non_empty(&lit, key)?;
-            keys.mark(key);
-            if key == "table" {
-                args.table = Some(lit);
-            } else {
-                args.operation = Some(lit);
-            }
-            end_of_argument(input)?;
-        }
-        while !input.is_empty() {
-            let key = keys.next(input)?;
-            let value = match key.to_string().as_str() {
-                "crate" => {
-                    args.krate = Some(path_value(input)?);
-                    end_of_argument(input)?;
-                    continue;
-                }
-                _ => string_value(input, &key)?,
-            };
-            let slot = match key.to_string().as_str() {
-                "table" => &mut args.table,
-                "operation" => &mut args.operation,
-                "system" => &mut args.system,
-                "db_name" => &mut args.db_name,
-                "query" => &mut args.query,
-                _ => &mut args.query_param,
-            };
-            *slot = Some(value);
-            end_of_argument(input)?;
-        }
-        args.validate()?;
-        Ok(args)
-    }
-}
-
-impl DbArgs {
-    fn validate(&self) -> syn::Result<()> {
-        if let (Some(_), Some(param)) = (&self.query, &self.query_param) {
-            return Err(syn::Error::new(
-                param.span(),
-                "give either `query` or `query_param`, not both",
-            ));
-        }
-        let has_query = self.query.is_some() || self.query_param.is_some();
-        if let Some(op) = &self.operation {
-            let known = DB_OPERATIONS
-                .iter()
-                .any(|o| o.eq_ignore_ascii_case(&op.value()));
-            if !known && !has_query {
-                return Err(syn::Error::new(
-                    op.span(),
-                    format!(
-                        "unknown operation `{}`; to describe the query from the table and the \
-                         operation, use one of {}; for any other operation give the query with \
-                         `query = \"...\"` or `query_param`",
-                        op.value(),
-                        quoted_list(DB_OPERATIONS)
-                    ),
-                ));
-            }
-        }
-        if !has_query && (self.table.is_none() || self.operation.is_none()) {
-            return Err(syn::Error::new(
-                Span::call_site(),
-                "`#[instrument_db_operation]` needs a table and an operation, \
-                 like `(\"users\", \"select\")`, or the query: `query = \"SELECT ..\"` or \
-                 `query_param = \"sql\"`",
-            ));
-        }
-        Ok(())
-    }
-}
-
-/// The arguments of `#[instrument_cache_operation]`.
-pub(crate) struct CacheArgs {
-    pub kind: Ident,
-    pub key_param: Option<LitStr>,
-    pub ttl: Option<syn::LitInt>,
-    pub ttl_param: Option<LitStr>,
-    pub value_param: Option<LitStr>,
-    /// The `cache_name` label of the metrics.
-    pub cache_name: Option<LitStr>,
-    /// `tracker = expr`: a `&CacheTracker` whose system and server go on the span.
-    pub tracker: Option<Expr>,
-    pub krate: Option<Path>,
-}
-
-pub(crate) const CACHE_KINDS: &[&str] = &["get", "put", "remove", "flush"];
-
-const CACHE_KEYS: &[&str] = &[
-    "key_param",
-    "ttl",
-    "ttl_param",
-    "value_param",
-    "cache_name",
-    "tracker",
-    "crate",
-];
-
-impl Parse for CacheArgs {
-    fn parse(input: ParseStream) -> syn::Result<Self> {
-        let kind = cache_kind(input)?;
-        let mut args = CacheArgs {
-            kind,
-            key_param: None,
-            ttl: None,
-            ttl_param: None,
-            value_param: None,
-            cache_name: None,
-            tracker: None,
-            krate: None,
-        };
-        end_of_argument(input)?;
-        let mut keys = Keys::new("instrument_cache_operation", CACHE_KEYS);
-        while !input.is_empty() {
-            let key = keys.next(input)?;
-            let name = key.to_string();
-            if matches!(name.as_str(), "ttl" | "ttl_param" | "value_param") && args.kind != "put" {
-                return Err(syn::Error::new(
-                    key.span(),
-                    format!("`{name}` applies to `put` only, not to `{}`", args.kind),
-                ));
-            }
-            match name.as_str() {
-                "key_param" => args.key_param = Some(string_value(input, &key)?),
-                "ttl" => args.ttl = Some(integer_value(input, &key)?),
-                "ttl_param" => args.ttl_param = Some(string_value(input, &key)?),
-                "value_param" => args.value_param = Some(string_value(input, &key)?),
-                "cache_name" => args.cache_name = Some(string_value(input, &key)?),
-                "tracker" => {
-                    equals(input, &key)?;
-                    args.tracker = Some(input.parse()?);
-                }
-                _ => args.krate = Some(path_value(input)?),
-            }
-            end_of_argument(input)?;
-        }
-        if let (Some(_), Some(param)) = (&args.ttl, &args.ttl_param) {
-            return Err(syn::Error::new(
-                param.span(),
-                "give either `ttl` or `ttl_param`, not both",
-            ));
-        }
-        if args.key_param.is_none() && args.kind != "flush" {
-            return Err(syn::Error::new(
-                args.kind.span(),
-                format!(
-                    "`{}` needs the key: add `key_param = \"<parameter>\"` naming the parameter \
-                     that holds it",
-                    args.kind
-                ),
-            ));
-        }
-        if let (Some(param), "flush") = (&args.key_param, args.kind.to_string().as_str()) {
-            return Err(syn::Error::new(
-                param.span(),
-                "`flush` takes no key; remove `key_param`",
-            ));
-        }
-        Ok(args)
-    }
-}
-
-/// The operation kind, first: a bare ident (`get`) or a string (`"get"`).
-fn cache_kind(input: ParseStream) -> syn::Result<Ident> {
-    let expected = || {
-        format!(
-            "expected the cache operation first: {}, like \
-             `#[instrument_cache_operation(get, key_param = \"key\")]`",
-            quoted_list(CACHE_KINDS)
-        )
-    };
-    let (name, span) = if input.peek(LitStr) {
-        let lit: LitStr = input.parse()?;
-        (lit.value(), lit.span())
-    } else if input.peek(Ident::peek_any) && !input.peek2(Token![=]) {
-        let ident = input.call(Ident::parse_any)?;
-        (ident.to_string(), ident.span())
-    } else {
-        return Err(syn::Error::new(input.span(), expected()));
-    };
-    let bare = name.strip_prefix("cache.").unwrap_or(&name);
-    if !CACHE_KINDS.contains(&bare) {
-        return Err(syn::Error::new(
-            span,
-            format!(
-                "unknown cache operation `{name}`; expected one of {}",
-                quoted_list(CACHE_KINDS)
-            ),
-        ));
-    }
-    Ok(Ident::new(bare, span))
-}
-
-/// `= 3600`: a non-negative integer literal.
-fn integer_value(input: ParseStream, key: &Ident) -> syn::Result<syn::LitInt> {
-    equals(input, key)?;
-    let value: Expr = input.parse()?;
-    match value {
-        Expr::Lit(syn::ExprLit {
-            lit: Lit::Int(lit), ..
-        }) => match lit.base10_parse::<u64>() {
-            Ok(_) => Ok(lit),
-            Err(_) => Err(syn::Error::new(
-                lit.span(),
-                format!("`{key}` is too large: at most {} seconds", u64::MAX),
-            )),
-        },
-        other => Err(syn::Error::new_spanned(
-            &other,
-            format!(
-                "`{key}` takes whole seconds as an integer literal, like `{key} = 3600`; for a \
-                 value known at run time use `{key}_param`"
-            ),
-        )),
-    }
-}
-
-fn non_empty(lit: &LitStr, key: &str) -> syn::Result<()> {
+fn non_empty(lit: LitStr, key: &str) -> syn::Result<LitStr> {
     if lit.value().is_empty() {
         Err(syn::Error::new(
             lit.span(),
             format!("`{key}` must not be empty"),
         ))
     } else {
-        Ok(())
+        Ok(lit)
     }
 }
 
@@ -559,97 +359,506 @@ fn quoted_list(items: &[&str]) -> String {
         .join(", ")
 }
 
-/// The arguments of `#[instrument_queue_publish]` and `#[instrument_queue_process]`.
-#[derive(Default)]
-pub(crate) struct QueueArgs {
-    pub destination: Option<LitStr>,
+// ---------------------------------------------------------------------------------------------
+// `#[instrument_db_operation]`
+
+/// The operations a description can be built for (`insights_runtime::db::Operation`).
+#[derive(Clone, Copy)]
+pub(crate) enum DbOperation {
+    Select,
+    Insert,
+    Update,
+    Delete,
+    Upsert,
+}
+
+impl DbOperation {
+    const ALL: [(&'static str, DbOperation); 5] = [
+        ("select", DbOperation::Select),
+        ("insert", DbOperation::Insert),
+        ("update", DbOperation::Update),
+        ("delete", DbOperation::Delete),
+        ("upsert", DbOperation::Upsert),
+    ];
+
+    fn from_name(name: &str) -> Option<Self> {
+        Self::ALL
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, o)| *o)
+    }
+
+    /// The variant of the runtime's `db::Operation`.
+    pub fn variant(self) -> &'static str {
+        match self {
+            DbOperation::Select => "Select",
+            DbOperation::Insert => "Insert",
+            DbOperation::Update => "Update",
+            DbOperation::Delete => "Delete",
+            DbOperation::Upsert => "Upsert",
+        }
+    }
+}
+
+/// Where a query's description comes from.
+pub(crate) enum QuerySource<P> {
+    /// `query = ".."`, verbatim.
+    Literal(LitStr),
+    /// `query_param = ".."`: the text of a parameter.
+    Param(P),
+    /// Only a table and an operation: a statement built for them.
+    Built {
+        table: LitStr,
+        operation: DbOperation,
+        operation_span: Span,
+    },
+}
+
+/// The arguments of `#[instrument_db_operation]`.
+pub(crate) struct DbArgs<P = LitStr> {
+    pub query: QuerySource<P>,
+    /// `db.sql.table` (also the metrics' `table`).
+    pub table: Option<LitStr>,
+    /// `db.operation`, as written (any name when the query is given).
+    pub operation: Option<LitStr>,
     pub system: Option<LitStr>,
-    pub headers_param: Option<LitStr>,
-    pub message_id_param: Option<LitStr>,
-    pub body_param: Option<LitStr>,
-    pub retry_count_param: Option<LitStr>,
-    pub name: Option<LitStr>,
-    pub transaction: Option<LitStr>,
+    pub db_name: Option<LitStr>,
     pub krate: Option<Path>,
 }
 
-const PUBLISH_KEYS: &[&str] = &[
-    "destination",
-    "system",
-    "headers_param",
-    "message_id_param",
-    "body_param",
-    "transaction",
-    "crate",
-];
-
-const PROCESS_KEYS: &[&str] = &[
-    "destination",
-    "system",
-    "headers_param",
-    "message_id_param",
-    "body_param",
-    "retry_count_param",
-    "name",
-    "crate",
-];
-
-/// `#[instrument_queue_publish(..)]`.
-pub(crate) struct PublishArgs(pub QueueArgs);
-/// `#[instrument_queue_process(..)]`.
-pub(crate) struct ProcessArgs(pub QueueArgs);
-
-impl Parse for PublishArgs {
-    fn parse(input: ParseStream) -> syn::Result<Self> {
-        QueueArgs::parse_for(input, "instrument_queue_publish", PUBLISH_KEYS).map(PublishArgs)
-    }
+#[derive(Clone, Copy)]
+enum DbKey {
+    Table,
+    Operation,
+    System,
+    DbName,
+    Query,
+    QueryParam,
+    Crate,
 }
 
-impl Parse for ProcessArgs {
-    fn parse(input: ParseStream) -> syn::Result<Self> {
-        QueueArgs::parse_for(input, "instrument_queue_process", PROCESS_KEYS).map(ProcessArgs)
-    }
-}
+const DB_KEYS: &[(&str, DbKey)] = &[
+    ("table", DbKey::Table),
+    ("operation", DbKey::Operation),
+    ("system", DbKey::System),
+    ("db_name", DbKey::DbName),
+    ("query", DbKey::Query),
+    ("query_param", DbKey::QueryParam),
+    ("crate", DbKey::Crate),
+];
 
-impl QueueArgs {
-    fn parse_for(
-        input: ParseStream,
-        attribute: &'static str,
-        allowed: &'static [&'static str],
-    ) -> syn::Result<Self> {
-        let mut args = QueueArgs::default();
-        let mut keys = Keys::new(attribute, allowed);
+impl Parse for DbArgs {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let mut keys = Keys::new("instrument_db_operation", DB_KEYS);
+        let (mut table, mut operation, mut system, mut db_name) = (None, None, None, None);
+        let (mut query, mut query_param, mut krate) = (None, None, None);
+        // The positional form: `("users", "select")`, table then operation.
+        for (position, name) in [(&mut table, "table"), (&mut operation, "operation")] {
+            if !input.peek(LitStr) {
+                break;
+            }
+            let lit = non_empty(input.parse()?, name)?;
+            keys.mark(&Ident::new(name, lit.span()))?;
+            *position = Some(lit);
+            end_of_argument(input)?;
+        }
         while !input.is_empty() {
-            let key = keys.next(input)?;
-            let name = key.to_string();
-            if name == "crate" {
-                args.krate = Some(path_value(input)?);
-            } else {
-                let value = Some(string_value(input, &key)?);
-                match name.as_str() {
-                    "destination" => args.destination = value,
-                    "system" => args.system = value,
-                    "headers_param" => args.headers_param = value,
-                    "message_id_param" => args.message_id_param = value,
-                    "body_param" => args.body_param = value,
-                    "retry_count_param" => args.retry_count_param = value,
-                    "transaction" => args.transaction = value,
-                    _ => args.name = value,
-                }
+            let (key, ident) = keys.next(input)?;
+            match key {
+                DbKey::Table => table = Some(string_value(input, &ident)?),
+                DbKey::Operation => operation = Some(string_value(input, &ident)?),
+                DbKey::System => system = Some(string_value(input, &ident)?),
+                DbKey::DbName => db_name = Some(string_value(input, &ident)?),
+                DbKey::Query => query = Some(string_value(input, &ident)?),
+                DbKey::QueryParam => query_param = Some(string_value(input, &ident)?),
+                DbKey::Crate => krate = Some(path_value(input)?),
             }
             end_of_argument(input)?;
         }
-        for (value, key) in [(&args.destination, "destination"), (&args.system, "system")] {
-            if value.is_none() {
+        let query = match (query, query_param) {
+            (Some(_), Some(param)) => {
                 return Err(syn::Error::new(
+                    param.span(),
+                    "give either `query` or `query_param`, not both",
+                ))
+            }
+            (Some(sql), None) => QuerySource::Literal(sql),
+            (None, Some(param)) => QuerySource::Param(param),
+            (None, None) => built(table.as_ref(), operation.as_ref())?,
+        };
+        Ok(DbArgs {
+            query,
+            table,
+            operation,
+            system,
+            db_name,
+            krate,
+        })
+    }
+}
+
+/// A description built from the table and the operation: both needed, the operation known.
+fn built<P>(table: Option<&LitStr>, operation: Option<&LitStr>) -> syn::Result<QuerySource<P>> {
+    if let Some(op) = operation {
+        if DbOperation::from_name(&op.value()).is_none() {
+            let names: Vec<&str> = DbOperation::ALL.iter().map(|(n, _)| *n).collect();
+            return Err(syn::Error::new(
+                op.span(),
+                format!(
+                    "unknown operation `{}`; to describe the query from the table and the \
+                     operation, use one of {}; for any other operation give the query with \
+                     `query = \"...\"` or `query_param`",
+                    op.value(),
+                    quoted_list(&names)
+                ),
+            ));
+        }
+    }
+    let known = operation.and_then(|op| Some((DbOperation::from_name(&op.value())?, op.span())));
+    match (table, known) {
+        (Some(table), Some((operation, operation_span))) => Ok(QuerySource::Built {
+            table: table.clone(),
+            operation,
+            operation_span,
+        }),
+        _ => Err(syn::Error::new(
+            Span::call_site(),
+            "`#[instrument_db_operation]` needs a table and an operation, \
+             like `(\"users\", \"select\")`, or the query: `query = \"SELECT ..\"` or \
+             `query_param = \"sql\"`",
+        )),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// `#[instrument_cache_operation]`
+
+/// Where a put's TTL comes from.
+pub(crate) enum Ttl<P> {
+    /// `ttl = 3600`.
+    Seconds(u64),
+    Param(P),
+}
+
+/// The operation, with what only it takes: a key for all but `flush`, a TTL and a value for
+/// `put` only.
+pub(crate) enum CacheOp<P> {
+    Get {
+        key: P,
+    },
+    Put {
+        key: P,
+        ttl: Option<Ttl<P>>,
+        value: Option<P>,
+    },
+    Remove {
+        key: P,
+    },
+    Flush,
+}
+
+/// The arguments of `#[instrument_cache_operation]`.
+pub(crate) struct CacheArgs<P = LitStr> {
+    pub op: CacheOp<P>,
+    /// The operation as written, for errors.
+    pub kind: Ident,
+    /// The `cache_name` label of the metrics.
+    pub cache_name: Option<LitStr>,
+    /// `tracker = expr`: a `&CacheTracker` whose system and server go on the span.
+    pub tracker: Option<Expr>,
+    pub krate: Option<Path>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum CacheKind {
+    Get,
+    Put,
+    Remove,
+    Flush,
+}
+
+const CACHE_KINDS: &[(&str, CacheKind)] = &[
+    ("get", CacheKind::Get),
+    ("put", CacheKind::Put),
+    ("remove", CacheKind::Remove),
+    ("flush", CacheKind::Flush),
+];
+
+#[derive(Clone, Copy)]
+enum CacheKey {
+    KeyParam,
+    Ttl,
+    TtlParam,
+    ValueParam,
+    CacheName,
+    Tracker,
+    Crate,
+}
+
+const CACHE_KEYS: &[(&str, CacheKey)] = &[
+    ("key_param", CacheKey::KeyParam),
+    ("ttl", CacheKey::Ttl),
+    ("ttl_param", CacheKey::TtlParam),
+    ("value_param", CacheKey::ValueParam),
+    ("cache_name", CacheKey::CacheName),
+    ("tracker", CacheKey::Tracker),
+    ("crate", CacheKey::Crate),
+];
+
+impl Parse for CacheArgs {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let (kind, ident) = cache_kind(input)?;
+        end_of_argument(input)?;
+        let mut keys = Keys::new("instrument_cache_operation", CACHE_KEYS);
+        let (mut key, mut ttl, mut ttl_param, mut value) = (None, None, None, None);
+        let (mut cache_name, mut tracker, mut krate) = (None, None, None);
+        while !input.is_empty() {
+            let (arg, name) = keys.next(input)?;
+            if matches!(
+                arg,
+                CacheKey::Ttl | CacheKey::TtlParam | CacheKey::ValueParam
+            ) && kind != CacheKind::Put
+            {
+                return Err(syn::Error::new(
+                    name.span(),
+                    format!("`{name}` applies to `put` only, not to `{ident}`"),
+                ));
+            }
+            match arg {
+                CacheKey::KeyParam => key = Some(string_value(input, &name)?),
+                CacheKey::Ttl => ttl = Some(seconds_value(input, &name)?),
+                CacheKey::TtlParam => ttl_param = Some(string_value(input, &name)?),
+                CacheKey::ValueParam => value = Some(string_value(input, &name)?),
+                CacheKey::CacheName => cache_name = Some(string_value(input, &name)?),
+                CacheKey::Tracker => tracker = Some(expr_value(input, &name)?),
+                CacheKey::Crate => krate = Some(path_value(input)?),
+            }
+            end_of_argument(input)?;
+        }
+        let ttl = match (ttl, ttl_param) {
+            (Some(_), Some(param)) => {
+                return Err(syn::Error::new(
+                    param.span(),
+                    "give either `ttl` or `ttl_param`, not both",
+                ))
+            }
+            (Some(seconds), None) => Some(Ttl::Seconds(seconds)),
+            (None, Some(param)) => Some(Ttl::Param(param)),
+            (None, None) => None,
+        };
+        let op = match (kind, key) {
+            (CacheKind::Flush, Some(param)) => {
+                return Err(syn::Error::new(
+                    param.span(),
+                    "`flush` takes no key; remove `key_param`",
+                ))
+            }
+            (CacheKind::Flush, None) => CacheOp::Flush,
+            (_, None) => {
+                return Err(syn::Error::new(
+                    ident.span(),
+                    format!(
+                        "`{ident}` needs the key: add `key_param = \"<parameter>\"` naming the \
+                         parameter that holds it"
+                    ),
+                ))
+            }
+            (CacheKind::Get, Some(key)) => CacheOp::Get { key },
+            (CacheKind::Put, Some(key)) => CacheOp::Put { key, ttl, value },
+            (CacheKind::Remove, Some(key)) => CacheOp::Remove { key },
+        };
+        Ok(CacheArgs {
+            op,
+            kind: ident,
+            cache_name,
+            tracker,
+            krate,
+        })
+    }
+}
+
+/// The operation kind, first: a bare ident (`get`) or a string (`"get"`), optionally with its
+/// `cache.` prefix.
+fn cache_kind(input: ParseStream) -> syn::Result<(CacheKind, Ident)> {
+    let names: Vec<&str> = CACHE_KINDS.iter().map(|(n, _)| *n).collect();
+    let (name, span) = if input.peek(LitStr) {
+        let lit: LitStr = input.parse()?;
+        (lit.value(), lit.span())
+    } else if input.peek(Ident::peek_any) && !input.peek2(Token![=]) {
+        let ident = input.call(Ident::parse_any)?;
+        (ident.to_string(), ident.span())
+    } else {
+        return Err(syn::Error::new(
+            input.span(),
+            format!(
+                "expected the cache operation first: {}, like \
+                 `#[instrument_cache_operation(get, key_param = \"key\")]`",
+                quoted_list(&names)
+            ),
+        ));
+    };
+    let bare = name.strip_prefix("cache.").unwrap_or(&name);
+    match CACHE_KINDS.iter().find(|(n, _)| *n == bare) {
+        Some((n, kind)) => Ok((*kind, Ident::new(n, span))),
+        None => Err(syn::Error::new(
+            span,
+            format!(
+                "unknown cache operation `{name}`; expected one of {}",
+                quoted_list(&names)
+            ),
+        )),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The queue attributes
+
+/// What a producer and a consumer both say of a message.
+pub(crate) struct Message<P> {
+    pub destination: LitStr,
+    pub system: LitStr,
+    pub headers: Option<P>,
+    pub message_id: Option<P>,
+    pub body: Option<P>,
+    pub krate: Option<Path>,
+}
+
+/// The arguments of `#[instrument_queue_publish]`.
+pub(crate) struct PublishArgs<P = LitStr> {
+    pub message: Message<P>,
+    /// The producer's transaction name, for the baggage.
+    pub transaction: Option<LitStr>,
+}
+
+/// The arguments of `#[instrument_queue_process]`.
+pub(crate) struct ProcessArgs<P = LitStr> {
+    pub message: Message<P>,
+    pub retry_count: Option<P>,
+    /// The consumer's transaction name.
+    pub transaction: Option<LitStr>,
+}
+
+#[derive(Clone, Copy)]
+enum QueueKey {
+    Destination,
+    System,
+    HeadersParam,
+    MessageIdParam,
+    BodyParam,
+    RetryCountParam,
+    Transaction,
+    Crate,
+}
+
+const PUBLISH_KEYS: &[(&str, QueueKey)] = &[
+    ("destination", QueueKey::Destination),
+    ("system", QueueKey::System),
+    ("headers_param", QueueKey::HeadersParam),
+    ("message_id_param", QueueKey::MessageIdParam),
+    ("body_param", QueueKey::BodyParam),
+    ("transaction", QueueKey::Transaction),
+    ("crate", QueueKey::Crate),
+];
+
+const PROCESS_KEYS: &[(&str, QueueKey)] = &[
+    ("destination", QueueKey::Destination),
+    ("system", QueueKey::System),
+    ("headers_param", QueueKey::HeadersParam),
+    ("message_id_param", QueueKey::MessageIdParam),
+    ("body_param", QueueKey::BodyParam),
+    ("retry_count_param", QueueKey::RetryCountParam),
+    ("transaction", QueueKey::Transaction),
+    ("crate", QueueKey::Crate),
+];
+
+/// Every queue argument, before the attribute's rules are applied.
+#[derive(Default)]
+struct QueueFields {
+    destination: Option<LitStr>,
+    system: Option<LitStr>,
+    headers: Option<LitStr>,
+    message_id: Option<LitStr>,
+    body: Option<LitStr>,
+    retry_count: Option<LitStr>,
+    transaction: Option<LitStr>,
+    krate: Option<Path>,
+}
+
+impl QueueFields {
+    fn parse(
+        input: ParseStream,
+        attribute: &'static str,
+        allowed: &'static [(&'static str, QueueKey)],
+        renamed: &'static [(&'static str, &'static str)],
+    ) -> syn::Result<(Self, Message<LitStr>)> {
+        let mut fields = QueueFields::default();
+        let mut keys = Keys::new(attribute, allowed).renamed(renamed);
+        while !input.is_empty() {
+            let (key, ident) = keys.next(input)?;
+            match key {
+                QueueKey::Destination => fields.destination = Some(string_value(input, &ident)?),
+                QueueKey::System => fields.system = Some(string_value(input, &ident)?),
+                QueueKey::HeadersParam => fields.headers = Some(string_value(input, &ident)?),
+                QueueKey::MessageIdParam => {
+                    fields.message_id = Some(string_value(input, &ident)?);
+                }
+                QueueKey::BodyParam => fields.body = Some(string_value(input, &ident)?),
+                QueueKey::RetryCountParam => {
+                    fields.retry_count = Some(string_value(input, &ident)?);
+                }
+                QueueKey::Transaction => fields.transaction = Some(string_value(input, &ident)?),
+                QueueKey::Crate => fields.krate = Some(path_value(input)?),
+            }
+            end_of_argument(input)?;
+        }
+        let required = |value: Option<LitStr>, key: &str| {
+            value.ok_or_else(|| {
+                syn::Error::new(
                     Span::call_site(),
                     format!(
                         "`#[{attribute}]` needs `{key}`, like \
                          `#[{attribute}(destination = \"orders\", system = \"rabbitmq\")]`"
                     ),
-                ));
-            }
-        }
-        Ok(args)
+                )
+            })
+        };
+        let destination = required(fields.destination.take(), "destination")?;
+        let system = required(fields.system.take(), "system")?;
+        let message = Message {
+            destination,
+            system,
+            headers: fields.headers.take(),
+            message_id: fields.message_id.take(),
+            body: fields.body.take(),
+            krate: fields.krate.take(),
+        };
+        Ok((fields, message))
+    }
+}
+
+impl Parse for PublishArgs {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let (fields, message) =
+            QueueFields::parse(input, "instrument_queue_publish", PUBLISH_KEYS, &[])?;
+        Ok(PublishArgs {
+            message,
+            transaction: fields.transaction,
+        })
+    }
+}
+
+impl Parse for ProcessArgs {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let (fields, message) = QueueFields::parse(
+            input,
+            "instrument_queue_process",
+            PROCESS_KEYS,
+            &[("name", "transaction")],
+        )?;
+        Ok(ProcessArgs {
+            message,
+            retry_count: fields.retry_count,
+            transaction: fields.transaction,
+        })
     }
 }

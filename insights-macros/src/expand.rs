@@ -13,54 +13,15 @@ use syn::visit_mut::VisitMut;
 use syn::{GenericArgument, Ident, PathArguments, ReturnType, Type, TypeParamBound};
 
 use crate::item::MaybeItemFn;
+use crate::plan::{local, Plan};
 
-/// What an attribute records, as expressions over the runtime's private module.
-pub(crate) trait Instrumentation {
-    /// The path of the runtime's private module, `::insights_runtime::__private` by default.
-    fn private(&self) -> &TokenStream;
-    /// An expression of type `SpanGuard`: the span of a sync call, current from now on.
-    fn sync_guard(&self) -> TokenStream;
-    /// An expression of type `Option<Recording>`: the span of an async call, not yet current.
-    fn recording(&self) -> TokenStream;
-    /// An expression of type `SpanStatus` for the output `out: &Output`; it may write more
-    /// data through `data: &SpanData`.
-    fn status(&self, out: &Ident, data: &Ident) -> TokenStream;
-    /// Statements run first, before the meter and the span start.
-    fn prelude(&self) -> TokenStream {
-        TokenStream::new()
-    }
-    /// An expression of type `Meter` (`metrics` feature), started before the span.
-    fn meter(&self) -> Option<TokenStream> {
-        None
-    }
-    /// An expression of type `Verdict` for the output `out: &Output`, for the meter.
-    fn verdict(&self, out: &Ident) -> TokenStream {
-        let _ = out;
-        TokenStream::new()
-    }
-    /// Statements run right after a sync span starts (`guard: SpanGuard`).
-    fn after_sync_start(&self, guard: &Ident) -> TokenStream {
-        let _ = guard;
-        TokenStream::new()
-    }
-    /// Statements run right after an async span starts (`recording: Option<Recording>`).
-    fn after_async_start(&self, recording: &Ident) -> TokenStream {
-        let _ = recording;
-        TokenStream::new()
-    }
-}
-
-fn local(name: &str) -> Ident {
-    Ident::new(name, Span::mixed_site())
-}
-
-pub(crate) fn instrument(item: &MaybeItemFn, inst: &dyn Instrumentation) -> TokenStream {
+pub(crate) fn instrument(item: &MaybeItemFn, plan: &Plan) -> TokenStream {
     let body = if item.sig.asyncness.is_some() {
-        async_fn_body(item, inst)
+        async_fn_body(item, plan)
     } else if let Some(kind) = FutureReturn::of(&item.sig.output) {
-        future_fn_body(item, &kind, inst)
+        future_fn_body(item, &kind, plan)
     } else {
-        sync_fn_body(item, inst)
+        sync_fn_body(item, plan)
     };
     item.with_body(body)
 }
@@ -87,15 +48,15 @@ fn return_type(item: &MaybeItemFn) -> Option<TokenStream> {
 //     }
 // The closure is typed with the declared return type (spanned at `fn`), so a body of the wrong
 // type is reported on the user's expression, as without the attribute.
-fn sync_fn_body(item: &MaybeItemFn, inst: &dyn Instrumentation) -> TokenStream {
-    let private = inst.private();
+fn sync_fn_body(item: &MaybeItemFn, plan: &Plan) -> TokenStream {
+    let private = &plan.private;
     let guard = local("__insights_guard");
     let ret = local("__insights_ret");
     let meter = local("__insights_meter");
-    let prelude = inst.prelude();
-    let start_meter = inst.meter().map(|m| quote!(let #meter = #m;));
-    let start = inst.sync_guard();
-    let after = inst.after_sync_start(&guard);
+    let prelude = plan.prelude.clone();
+    let start_meter = plan.meter.clone().map(|m| quote!(let #meter = #m;));
+    let start = plan.sync_guard();
+    let after = plan.after_sync_start(&guard);
     let body = &item.body;
     let Some(ty) = return_type(item) else {
         // A diverging function has no value to judge; the guard still ends its span
@@ -109,10 +70,10 @@ fn sync_fn_body(item: &MaybeItemFn, inst: &dyn Instrumentation) -> TokenStream {
         };
     };
     let data = local("__insights_data");
-    let status = inst.status(&ret, &data);
+    let status = plan.status(&ret, &data);
     let finish_meter = start_meter.as_ref().map(|_| {
         let out = local("__insights_out");
-        let verdict = inst.verdict(&out);
+        let verdict = plan.verdict(&out);
         quote!(#meter.finish({ let #out = &#ret; #verdict });)
     });
     let closure = quote_spanned!(item.sig.fn_token.span=> move || -> #ty #body);
@@ -147,15 +108,15 @@ fn sync_fn_body(item: &MaybeItemFn, inst: &dyn Instrumentation) -> TokenStream {
 // meter, |out| verdict(out))` records it when the future completes or is dropped.
 // The never-taken `return` gives the block its output type before the body is checked, so that
 // `?` infers and an early `return` of the wrong type is reported on the user's expression.
-fn async_fn_body(item: &MaybeItemFn, inst: &dyn Instrumentation) -> TokenStream {
-    let private = inst.private();
+fn async_fn_body(item: &MaybeItemFn, plan: &Plan) -> TokenStream {
+    let private = &plan.private;
     let recording = local("__insights_recording");
     let future = local("__insights_future");
     let ret = local("__insights_ret");
     let out = local("__insights_out");
     let data = local("__insights_data");
-    let after = inst.after_async_start(&recording);
-    let status = inst.status(&out, &data);
+    let after = plan.after_async_start(&recording);
+    let status = plan.status(&out, &data);
     let body = &item.body;
     // The `async` keyword of the generated block carries the span of the user's, so that errors
     // about the block's captures point at the function.
@@ -167,7 +128,7 @@ fn async_fn_body(item: &MaybeItemFn, inst: &dyn Instrumentation) -> TokenStream 
         // wherever it diverges.
         let block = quote_spanned! {async_kw=> async move { let () = #body; } };
         let (starts, instrumented) = future_starts(
-            inst,
+            plan,
             &recording,
             quote!(#private::Instrumented::new(#block, #recording, |#out: &(), #data| #status)),
         );
@@ -200,7 +161,7 @@ fn async_fn_body(item: &MaybeItemFn, inst: &dyn Instrumentation) -> TokenStream 
         }
     };
     let (starts, instrumented) = future_starts(
-        inst,
+        plan,
         &recording,
         quote!(#private::Instrumented::new(#future, #recording, |#out, #data| #status)),
     );
@@ -218,13 +179,13 @@ fn async_fn_body(item: &MaybeItemFn, inst: &dyn Instrumentation) -> TokenStream 
 /// verdict)`, or `instrumented` alone. The prelude's bindings are scoped to the statement, so
 /// that borrows of the arguments are not held across the `.await`.
 fn future_starts(
-    inst: &dyn Instrumentation,
+    plan: &Plan,
     recording: &Ident,
     instrumented: TokenStream,
 ) -> (TokenStream, TokenStream) {
-    let prelude = inst.prelude();
-    let start = inst.recording();
-    let Some(start_meter) = inst.meter() else {
+    let prelude = plan.prelude.clone();
+    let start = plan.recording();
+    let Some(start_meter) = plan.meter.clone() else {
         let starts = if prelude.is_empty() {
             quote!(let #recording = #start;)
         } else {
@@ -232,10 +193,10 @@ fn future_starts(
         };
         return (starts, instrumented);
     };
-    let private = inst.private();
+    let private = &plan.private;
     let meter = local("__insights_meter");
     let out = local("__insights_out");
-    let verdict = inst.verdict(&out);
+    let verdict = plan.verdict(&out);
     (
         quote!(let (#meter, #recording) = { #prelude (#start_meter, #start) };),
         quote!(#private::Metered::new(#instrumented, #meter, |#out| #verdict)),
@@ -343,18 +304,14 @@ fn single_type_arg(args: &PathArguments) -> Option<&Type> {
 // only construction. `expect_output` restores the expected output type the block had from the
 // signature (for `?` inside). A boxed return type (`Pin<Box<dyn Future>>`, as `#[async_trait]`
 // writes it) boxes the wrapped future again.
-fn future_fn_body(
-    item: &MaybeItemFn,
-    kind: &FutureReturn,
-    inst: &dyn Instrumentation,
-) -> TokenStream {
-    let private = inst.private();
+fn future_fn_body(item: &MaybeItemFn, kind: &FutureReturn, plan: &Plan) -> TokenStream {
+    let private = &plan.private;
     let recording = local("__insights_recording");
     let future = local("__insights_future");
     let out = local("__insights_out");
     let data = local("__insights_data");
-    let after = inst.after_async_start(&recording);
-    let status = inst.status(&out, &data);
+    let after = plan.after_async_start(&recording);
+    let status = plan.status(&out, &data);
     let body = &item.body;
     let fn_span = item.sig.fn_token.span;
     let made = quote_spanned!(fn_span=> #private::call_once(move || #body));
@@ -363,7 +320,7 @@ fn future_fn_body(
         None => made,
     };
     let (starts, instrumented) = future_starts(
-        inst,
+        plan,
         &recording,
         quote!(#private::Instrumented::new(#future, #recording, |#out, #data| #status)),
     );

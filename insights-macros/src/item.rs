@@ -1,8 +1,9 @@
 //! The annotated function, read without parsing its body.
 //!
-//! The body is kept as raw tokens: a half-typed body (as rust-analyzer sees while you type)
-//! still yields an instrumented function, and every token the user wrote is re-emitted with its
-//! own span. The body is parsed only where its shape matters (a non-async fn returning a future).
+//! The body is kept as raw tokens and never parsed: a half-typed body (as rust-analyzer sees
+//! while you type) still yields an instrumented function, and every token the user wrote is
+//! re-emitted with its own span. The function's shape (async, returning a future, sync) is read
+//! from its signature alone.
 
 use proc_macro2::{Delimiter, Group, TokenStream};
 use quote::ToTokens;

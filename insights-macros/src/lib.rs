@@ -7,12 +7,19 @@
 //! replaces only its body. On a mistake in the arguments it reports one error on the offending
 //! token and still emits the function unchanged, so one typo does not cascade into errors
 //! wherever the function is used.
+//!
+//! Each attribute runs the same pipeline: `args` parses the arguments into typed structs,
+//! `validate` checks them against the function, `plan` turns them into expressions over the
+//! runtime's private module, and `expand` puts those around the body for the function's shape.
+//! With the `enable` feature off the pipeline stops after `validate`, and the function is
+//! emitted unchanged.
 
 mod args;
 mod expand;
 mod item;
 mod params;
 mod plan;
+mod validate;
 
 use proc_macro::TokenStream;
 use proc_macro2::TokenStream as TokenStream2;
@@ -21,6 +28,7 @@ use quote::{quote, ToTokens};
 use crate::args::{CacheArgs, DbArgs, ProcessArgs, PublishArgs, TracedArgs};
 use crate::item::MaybeItemFn;
 use crate::plan::Plan;
+use crate::validate::Validate;
 
 /// Records each call of the function as a span, a child of the span that is current when it is
 /// called.
@@ -37,9 +45,7 @@ use crate::plan::Plan;
 /// shapes of function it accepts and what it expands to.
 #[proc_macro_attribute]
 pub fn traced(args: TokenStream, item: TokenStream) -> TokenStream {
-    attribute::<TracedArgs>("traced", args, item, |args, function| {
-        Ok(Plan::traced(args, function))
-    })
+    attribute::<TracedArgs>("traced", args, item)
 }
 
 /// Records each call of the function as a database span for Sentry's Queries page.
@@ -55,7 +61,7 @@ pub fn traced(args: TokenStream, item: TokenStream) -> TokenStream {
 /// arguments.
 #[proc_macro_attribute]
 pub fn instrument_db_operation(args: TokenStream, item: TokenStream) -> TokenStream {
-    attribute::<DbArgs>("instrument_db_operation", args, item, Plan::db)
+    attribute::<DbArgs>("instrument_db_operation", args, item)
 }
 
 /// Records each call of the function as a cache span for Sentry's Caches page.
@@ -71,7 +77,7 @@ pub fn instrument_db_operation(args: TokenStream, item: TokenStream) -> TokenStr
 /// the arguments.
 #[proc_macro_attribute]
 pub fn instrument_cache_operation(args: TokenStream, item: TokenStream) -> TokenStream {
-    attribute::<CacheArgs>("instrument_cache_operation", args, item, Plan::cache)
+    attribute::<CacheArgs>("instrument_cache_operation", args, item)
 }
 
 /// Records each call of the function as a `queue.publish` span and writes the trace into the
@@ -86,7 +92,7 @@ pub fn instrument_cache_operation(args: TokenStream, item: TokenStream) -> Token
 /// arguments.
 #[proc_macro_attribute]
 pub fn instrument_queue_publish(args: TokenStream, item: TokenStream) -> TokenStream {
-    attribute::<PublishArgs>("instrument_queue_publish", args, item, Plan::publish)
+    attribute::<PublishArgs>("instrument_queue_publish", args, item)
 }
 
 /// Records each call of the function as a consumer's transaction continuing the producer's
@@ -102,33 +108,33 @@ pub fn instrument_queue_publish(args: TokenStream, item: TokenStream) -> TokenSt
 /// arguments.
 #[proc_macro_attribute]
 pub fn instrument_queue_process(args: TokenStream, item: TokenStream) -> TokenStream {
-    attribute::<ProcessArgs>("instrument_queue_process", args, item, Plan::process)
+    attribute::<ProcessArgs>("instrument_queue_process", args, item)
 }
 
-/// Parses the arguments, then the function, then plans and generates; any error is reported
-/// next to the unchanged item.
-fn attribute<A: syn::parse::Parse>(
+/// Parses the arguments, then the function, validates one against the other, then plans and
+/// generates; any error is reported next to the unchanged item.
+fn attribute<A: syn::parse::Parse + Validate>(
     name: &str,
     args: TokenStream,
     item: TokenStream,
-    plan: impl FnOnce(A, &MaybeItemFn) -> syn::Result<Plan>,
 ) -> TokenStream {
     let item = TokenStream2::from(item);
     let args = match syn::parse::<A>(args) {
         Ok(args) => args,
         Err(error) => return with_error(error, item),
     };
-    if !cfg!(feature = "enable") {
-        return item.into();
-    }
     let function = match function(name, item.clone()) {
         Ok(function) => function,
         Err(error) => return with_error(error, item),
     };
-    match plan(args, &function) {
-        Ok(plan) => expand::instrument(&function, &plan).into(),
-        Err(error) => with_error(error, item),
+    let spec = match args.validate(&function.sig) {
+        Ok(spec) => spec,
+        Err(error) => return with_error(error, item),
+    };
+    if !cfg!(feature = "enable") {
+        return item.into();
     }
+    expand::instrument(&function, &Plan::new(spec, &function)).into()
 }
 
 /// The error, and the item exactly as it was.

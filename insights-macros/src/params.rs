@@ -10,6 +10,7 @@ use crate::args::closest;
 
 /// A parameter a value is read from: its name, spanned at the argument's literal so that type
 /// errors about it (a key that is not a key) point there too.
+#[derive(Clone)]
 pub(crate) struct Param {
     pub ident: Ident,
     pub literal: LitStr,

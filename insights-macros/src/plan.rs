@@ -1,93 +1,114 @@
-//! What each attribute records: its arguments turned into expressions over the runtime.
+//! What each attribute records: its checked arguments turned into expressions over the
+//! runtime's private module.
 //!
-//! A [`Plan`] is the op, the description, the data closure (run only when a span is recorded)
-//! and how the output is judged; `expand` puts it around the function, whatever its shape.
+//! A [`Plan`] is how the span starts, the data written when it is recorded, how the output is
+//! judged and, with the `metrics` feature, the meter; `expand` puts it around the function,
+//! whatever its shape. Everything here trusts `validate`: parameters are resolved, and each
+//! argument's combinations are already known to be valid.
 
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
-use syn::LitStr;
+use syn::{LitStr, Path, ReturnType};
 
 use crate::args::{
-    CacheArgs, DataField, DbArgs, ProcessArgs, PublishArgs, TracedArgs, DB_OPERATIONS,
+    CacheArgs, CacheOp, DataField, DbArgs, Message, ProcessArgs, PublishArgs, QuerySource,
+    TracedArgs, Ttl,
 };
-use crate::expand::Instrumentation;
 use crate::item::MaybeItemFn;
-use crate::params;
+use crate::params::Param;
+use crate::validate::Spec;
 
 pub(crate) struct Plan {
-    private: TokenStream,
-    op: TokenStream,
-    description: TokenStream,
-    transaction: Option<LitStr>,
-    /// `|data: &SpanData| { .. }`.
+    /// The path of the runtime's private module.
+    pub private: TokenStream,
+    /// Statements run first, before the meter and the span start.
+    pub prelude: TokenStream,
+    pub start: Start,
+    /// `|data: &SpanData| { .. }`: the span's data, written only when it is recorded.
+    pub data: TokenStream,
+    pub judge: Judge,
+    /// Writes a producer's headers into a parameter once the span has started.
+    pub inject: Option<Inject>,
+    /// An expression of type `Meter` (`metrics` feature), started before the span.
+    pub meter: Option<TokenStream>,
+}
+
+/// How the span starts.
+pub(crate) enum Start {
+    /// A child of the current span; nothing when none is current.
+    Child {
+        op: TokenStream,
+        description: TokenStream,
+    },
+    /// A child of the current span, or a transaction named `name` when none is current.
+    TransactionOrChild {
+        name: LitStr,
+        op: TokenStream,
+        description: TokenStream,
+    },
+    /// A consumer's transaction and span, from the `Process` builder the prelude binds.
+    Consumer { process: Ident },
+}
+
+/// How the output becomes the span's status.
+pub(crate) enum Judge {
+    /// By its type: `Err` is `internal_error`, anything else `ok`.
+    Outcome,
+    /// A cache read: the hit, the size and the status from the value read, checked at `at`
+    /// (the function's return type) to be a type that tells a hit from a miss.
+    CacheRead { at: Span },
+}
+
+/// A producer's headers, written into `param`.
+pub(crate) struct Inject {
+    /// An expression of type `Publish`.
+    pub publish: TokenStream,
+    pub param: Param,
+}
+
+/// The parts of a plan one attribute decides.
+struct Parts {
+    start: Start,
     data: TokenStream,
-    /// A cache read: the hit and size come from the output.
-    read: bool,
-    /// Replaces the usual start expressions (a queue consumer's transaction).
-    start: Option<Starts>,
-    /// Writes a producer's headers into this parameter after the span starts.
-    inject: Option<(TokenStream, params::Param)>,
-    /// Statements run before anything starts (a consumer's builder, shared by its span and its
-    /// meter).
+    judge: Judge,
     prelude: TokenStream,
-    /// An expression of type `Meter`, with the `metrics` feature.
+    inject: Option<Inject>,
     meter: Option<TokenStream>,
 }
 
-/// A block that builds a call site's metric keys as statics, at compile time, and hands them to
-/// a `Meter` constructor: `{ static L0: [Label; _] = ..; static KEYS: [Key; _] = ..; ctor }`.
-/// `keys` are (metric name, labels); `ctor` refers to the keys as `keys`.
-fn static_keys(
-    private: &TokenStream,
-    keys: &[(TokenStream, Vec<(&str, TokenStream)>)],
-    ctor: impl FnOnce(&Ident) -> TokenStream,
-) -> TokenStream {
-    let site = Span::mixed_site();
-    let all = Ident::new("__INSIGHTS_METRIC_KEYS", site);
-    let mut statics = TokenStream::new();
-    let mut built = Vec::new();
-    for (i, (metric, labels)) in keys.iter().enumerate() {
-        let name = Ident::new(&format!("__INSIGHTS_METRIC_LABELS_{i}"), site);
-        let n = labels.len();
-        let labels = labels
-            .iter()
-            .map(|(k, v)| quote!(#private::metrics::Label::from_static_parts(#k, #v)));
-        statics.extend(quote! {
-            static #name: [#private::metrics::Label; #n] = [#(#labels),*];
-        });
-        built.push(quote!(#private::metrics::Key::from_static_parts(#metric, &#name)));
+impl Parts {
+    fn child(op: TokenStream, description: TokenStream, data: TokenStream) -> Self {
+        Parts {
+            start: Start::Child { op, description },
+            data,
+            judge: Judge::Outcome,
+            prelude: TokenStream::new(),
+            inject: None,
+            meter: None,
+        }
     }
-    let n = built.len();
-    let ctor = ctor(&all);
-    quote! {{
-        #statics
-        static #all: [#private::metrics::Key; #n] = [#(#built),*];
-        #ctor
-    }}
 }
 
-/// `Some(meter)` with the `metrics` feature: the metrics of a call are recorded whether or not
-/// its span is.
-fn metered(meter: impl FnOnce() -> TokenStream) -> Option<TokenStream> {
-    cfg!(feature = "metrics").then(meter)
-}
-
-/// A sync and an async start expression.
-struct Starts {
-    sync: TokenStream,
-    recording: TokenStream,
-}
-
-fn private_path(krate: Option<&syn::Path>) -> TokenStream {
+/// The path of the runtime's private module, named after this crate's version (see the
+/// runtime's `private.rs`).
+fn private_path(krate: Option<&Path>) -> TokenStream {
+    let module = Ident::new(
+        &format!("__private_{}", env!("CARGO_PKG_VERSION").replace('.', "_")),
+        Span::call_site(),
+    );
     match krate {
-        Some(path) => quote!(#path::__private),
-        None => quote!(::insights_runtime::__private),
+        Some(path) => quote!(#path::#module),
+        None => quote!(::insights_runtime::#module),
     }
+}
+
+pub(crate) fn local(name: &str) -> Ident {
+    Ident::new(name, Span::mixed_site())
 }
 
 fn data_ident() -> Ident {
-    Ident::new("__insights_data", Span::mixed_site())
+    local("__insights_data")
 }
 
 /// `|data| { statements }`.
@@ -96,518 +117,447 @@ fn closure(private: &TokenStream, statements: TokenStream) -> TokenStream {
     quote!(|#data: &#private::SpanData<'_>| { #statements })
 }
 
+/// `Some(meter)` with the `metrics` feature: the metrics of a call are recorded whether or not
+/// its span is.
+fn metered(meter: impl FnOnce() -> Option<TokenStream>) -> Option<TokenStream> {
+    cfg!(feature = "metrics").then(meter).flatten()
+}
+
+/// A parameter's identifier, for an expression spanned at its literal.
+fn at(param: &Param) -> (&Ident, Span) {
+    (&param.ident, param.span())
+}
+
 impl Plan {
-    pub fn traced(args: TracedArgs, function: &MaybeItemFn) -> Self {
-        let private = private_path(args.krate.as_ref());
-        let op = match &args.op {
-            Some(op) => op.to_token_stream(),
-            None => quote!("function"),
+    /// The plan of an attribute whose arguments `validate` checked against `function`.
+    pub fn new(spec: Spec, function: &MaybeItemFn) -> Self {
+        let krate = match &spec {
+            Spec::Traced(args) => args.krate.as_ref(),
+            Spec::Db(args) => args.krate.as_ref(),
+            Spec::Cache(args) => args.krate.as_ref(),
+            Spec::Publish(args) => args.message.krate.as_ref(),
+            Spec::Process(args) => args.message.krate.as_ref(),
         };
-        let description = match &args.description {
-            Some(description) => description.to_token_stream(),
-            None => {
-                let name = syn::ext::IdentExt::unraw(&function.sig.ident).to_string();
-                quote!(#name)
-            }
+        let private = private_path(krate);
+        let parts = match spec {
+            Spec::Traced(args) => traced(&private, args, function),
+            Spec::Db(args) => db(&private, args),
+            Spec::Cache(args) => cache(&private, args, function),
+            Spec::Publish(args) => publish(&private, args),
+            Spec::Process(args) => process(&private, args),
         };
-        let data = data_ident();
-        let sets = args
-            .data
-            .iter()
-            .map(|DataField { key, value }| quote!(#data.set(#key, #value);));
-        let data = closure(&private, quote!(#(#sets)*));
         Plan {
             private,
-            op,
-            description,
-            transaction: args.transaction,
-            data,
-            read: false,
-            start: None,
-            inject: None,
-            prelude: TokenStream::new(),
-            meter: None,
+            prelude: parts.prelude,
+            start: parts.start,
+            data: parts.data,
+            judge: parts.judge,
+            inject: parts.inject,
+            meter: parts.meter,
         }
     }
+}
 
-    pub fn db(args: DbArgs, function: &MaybeItemFn) -> syn::Result<Self> {
-        let private = private_path(args.krate.as_ref());
-        let data = data_ident();
-        // The text of a `query_param`, read once for the span and the meter.
-        let sql = Ident::new("__insights_sql", Span::mixed_site());
-        let mut prelude = TokenStream::new();
-        let query = if let Some(sql) = &args.query {
-            quote!(#private::db::Query::sql(#sql))
-        } else if let Some(literal) = &args.query_param {
-            let param = params::find(&function.sig, "query_param", literal)?;
-            let ident = &param.ident;
+fn traced(private: &TokenStream, args: TracedArgs, function: &MaybeItemFn) -> Parts {
+    let op = match &args.op {
+        Some(op) => op.to_token_stream(),
+        None => quote!("function"),
+    };
+    let description = match &args.description {
+        Some(description) => description.to_token_stream(),
+        None => {
+            let name = syn::ext::IdentExt::unraw(&function.sig.ident).to_string();
+            quote!(#name)
+        }
+    };
+    let data = data_ident();
+    let sets = args
+        .data
+        .iter()
+        .map(|DataField { key, value }| quote!(#data.set(#key, #value);));
+    let data = closure(private, quote!(#(#sets)*));
+    match args.transaction {
+        Some(name) => Parts {
+            start: Start::TransactionOrChild {
+                name,
+                op,
+                description,
+            },
+            ..Parts::child(TokenStream::new(), TokenStream::new(), data)
+        },
+        None => Parts::child(op, description, data),
+    }
+}
+
+fn db(private: &TokenStream, args: DbArgs<Param>) -> Parts {
+    let data = data_ident();
+    // The text of a `query_param`, read once for the span and the meter.
+    let sql = local("__insights_sql");
+    let mut prelude = TokenStream::new();
+    let mut builder = match &args.query {
+        QuerySource::Literal(literal) => quote!(#private::Query::sql(#literal)),
+        QuerySource::Param(param) => {
+            let (ident, span) = at(param);
             // Spanned at the literal, so that a parameter that is not text is reported there.
-            let text = quote_spanned!(param.span()=> #private::db::query_text(&#ident));
+            let text = quote_spanned!(span=> #private::query_text(&#ident));
             prelude = quote!(let #sql = #text;);
-            quote!(#private::db::Query::sql(#sql))
-        } else {
-            // Validated when parsed: both are present and the operation is known.
-            let (Some(table), Some(operation)) = (&args.table, &args.operation) else {
-                return Err(syn::Error::new(
-                    Span::call_site(),
-                    "a table and an operation are needed",
-                ));
-            };
-            let variant = operation_variant(operation);
-            quote!(#private::db::Query::table_operation(#table, #private::db::Operation::#variant))
-        };
-        let mut builder = query;
-        if args.query.is_some() || args.query_param.is_some() {
-            if let Some(table) = &args.table {
-                builder = quote!(#builder.table(#table));
-            }
-            if let Some(operation) = &args.operation {
-                // Upper-cased here rather than on every call.
-                let verb = LitStr::new(&operation.value().to_ascii_uppercase(), operation.span());
-                builder = quote!(#builder.operation_name(#verb));
-            }
+            quote!(#private::Query::sql(#sql))
         }
-        if let Some(system) = &args.system {
-            builder = quote!(#builder.system(#system));
+        QuerySource::Built {
+            table,
+            operation,
+            operation_span,
+        } => {
+            let variant = Ident::new(operation.variant(), *operation_span);
+            quote!(#private::Query::table_operation(#table, #private::Operation::#variant))
         }
-        if let Some(name) = &args.db_name {
-            builder = quote!(#builder.db_name(#name));
+    };
+    if !matches!(args.query, QuerySource::Built { .. }) {
+        if let Some(table) = &args.table {
+            builder = quote!(#builder.table(#table));
         }
-        let statements = quote!(#builder.write(#data););
-        let meter = metered(|| db_meter(&private, &args, &sql));
-        Ok(Plan {
-            data: closure(&private, statements),
-            private,
-            op: quote!("db"),
-            description: quote!(""),
-            transaction: None,
-            read: false,
-            start: None,
-            inject: None,
-            prelude,
-            meter,
-        })
+        if let Some(operation) = &args.operation {
+            // Upper-cased here rather than on every call.
+            let verb = LitStr::new(&operation.value().to_ascii_uppercase(), operation.span());
+            builder = quote!(#builder.operation_name(#verb));
+        }
     }
-
-    pub fn cache(args: CacheArgs, function: &MaybeItemFn) -> syn::Result<Self> {
-        let private = private_path(args.krate.as_ref());
-        let data = data_ident();
-        let sig = &function.sig;
-        let mut statements = TokenStream::new();
-        if let Some(literal) = &args.key_param {
-            let param = params::find(sig, "key_param", literal)?;
-            let ident = &param.ident;
-            let keys = quote_spanned!(param.span()=> #private::cache::probe::key_check(&#ident));
-            statements.extend(quote!(#private::cache::describe(#data, #keys);));
-        }
-        if let Some(ttl) = &args.ttl {
-            let seconds: u64 = ttl.base10_parse()?;
-            statements.extend(quote!(#data.set("cache.ttl", #seconds);));
-        }
-        if let Some(literal) = &args.ttl_param {
-            let param = params::find(sig, "ttl_param", literal)?;
-            let ident = &param.ident;
-            let seconds =
-                quote_spanned!(param.span()=> #private::cache::probe::ttl_seconds(&#ident));
-            statements.extend(quote! {
-                if let ::core::option::Option::Some(seconds) = #seconds {
-                    #data.set("cache.ttl", seconds);
-                }
-            });
-        }
-        if let Some(literal) = &args.value_param {
-            let param = params::find(sig, "value_param", literal)?;
-            let ident = &param.ident;
-            statements.extend(quote! {{
-                use #private::cache::probe::{BytesSize as _, NoSize as _};
-                if let ::core::option::Option::Some(bytes) =
-                    (&#private::cache::probe::Size(&#ident)).__insights_size()
-                {
-                    #data.set("cache.item_size", bytes);
-                }
-            }});
-        }
-        if let Some(tracker) = &args.tracker {
-            // Spanned at the expression, so that one of the wrong type is reported there.
-            statements.extend(quote_spanned! {tracker.span()=>
-                #private::cache::probe::tracker_record(#tracker, #data);
-            });
-        }
-        let op = format!("cache.{}", args.kind);
-        let meter = metered(|| {
-            let kind = Ident::new(
-                match args.kind.to_string().as_str() {
-                    "get" => "Get",
-                    "put" => "Put",
-                    "remove" => "Remove",
-                    _ => "Flush",
-                },
-                args.kind.span(),
-            );
-            let name = match (&args.cache_name, &args.tracker) {
-                (Some(name), _) => name.to_token_stream(),
-                (None, Some(tracker)) => {
-                    // The tracker's name is known only at run time.
-                    let name = quote_spanned! {tracker.span()=>
-                        #private::cache::probe::tracker_name(#tracker)
-                    };
-                    return quote!(#private::Meter::cache(#private::cache::Kind::#kind, #name));
-                }
-                (None, None) => quote!(#private::metrics::DEFAULT_CACHE_NAME),
-            };
-            let m = quote!(#private::metrics);
-            let metrics: &[TokenStream] = match args.kind.to_string().as_str() {
-                "get" => &[quote!(#m::CACHE_HITS_TOTAL), quote!(#m::CACHE_MISSES_TOTAL)],
-                "put" => &[quote!(#m::CACHE_SETS_TOTAL)],
-                "remove" => &[quote!(#m::CACHE_REMOVES_TOTAL)],
-                _ => &[],
-            };
-            let keys: Vec<_> = metrics
-                .iter()
-                .map(|metric| (metric.clone(), vec![("cache_name", name.clone())]))
-                .collect();
-            static_keys(
-                &private,
-                &keys,
-                |keys| quote!(#private::Meter::cache_keys(#private::cache::Kind::#kind, &#keys)),
-            )
-        });
-        Ok(Plan {
-            data: closure(&private, statements),
-            private,
-            op: quote!(#op),
-            description: quote!(""),
-            transaction: None,
-            read: args.kind == "get",
-            start: None,
-            inject: None,
-            prelude: TokenStream::new(),
-            meter,
-        })
+    if let Some(system) = &args.system {
+        builder = quote!(#builder.system(#system));
     }
-
-    pub fn publish(PublishArgs(args): PublishArgs, function: &MaybeItemFn) -> syn::Result<Self> {
-        let private = private_path(args.krate.as_ref());
-        let data = data_ident();
-        let sig = &function.sig;
-        let (Some(destination), Some(system)) = (&args.destination, &args.system) else {
-            return Err(syn::Error::new(
-                Span::call_site(),
-                "`destination` and `system` are needed",
-            ));
-        };
-        let mut statements = quote! {
-            #data.set("messaging.destination.name", #destination);
-            #data.set("messaging.system", #system);
-        };
-        statements.extend(message_and_body(&private, &data, sig, &args)?);
-        let inject = match &args.headers_param {
-            Some(literal) => Some((
-                match &args.transaction {
-                    Some(name) => quote! {
-                        #private::queue::Publish::new(#destination, #system).transaction_name(#name)
-                    },
-                    None => quote!(#private::queue::Publish::new(#destination, #system)),
-                },
-                params::find(sig, "headers_param", literal)?,
-            )),
-            None => None,
-        };
-        let meter = metered(|| {
-            static_keys(
-                &private,
-                &[(
-                    quote!(#private::metrics::QUEUE_MESSAGES_PUBLISHED_TOTAL),
-                    vec![("queue_name", destination.to_token_stream())],
-                )],
-                |keys| quote!(#private::Meter::publish_keys(&#keys)),
-            )
-        });
-        Ok(Plan {
-            data: closure(&private, statements),
-            private,
-            op: quote!("queue.publish"),
-            description: destination.to_token_stream(),
-            transaction: None,
-            read: false,
-            start: None,
-            inject,
-            prelude: TokenStream::new(),
-            meter,
-        })
+    if let Some(name) = &args.db_name {
+        builder = quote!(#builder.db_name(#name));
     }
-
-    pub fn process(ProcessArgs(args): ProcessArgs, function: &MaybeItemFn) -> syn::Result<Self> {
-        let private = private_path(args.krate.as_ref());
-        let sig = &function.sig;
-        let (Some(destination), Some(system)) = (&args.destination, &args.system) else {
-            return Err(syn::Error::new(
-                Span::call_site(),
-                "`destination` and `system` are needed",
-            ));
-        };
-        let headers = match &args.headers_param {
-            Some(literal) => {
-                let param = params::find(sig, "headers_param", literal)?;
-                let ident = &param.ident;
-                let checked =
-                    quote_spanned!(param.span()=> #private::queue::probe::carrier(&#ident));
-                quote!(::core::option::Option::Some(#checked))
-            }
-            None => quote!(::core::option::Option::<&[(&str, &str)]>::None),
-        };
-        let mut builder = quote!(#private::queue::Process::new(#destination, #system, #headers));
-        if let Some(literal) = &args.message_id_param {
-            let param = params::find(sig, "message_id_param", literal)?;
-            let ident = &param.ident;
-            let id = quote_spanned!(param.span()=> &#ident);
-            builder = quote!(#builder.message_id_display(#id));
-        }
-        if let Some(literal) = &args.body_param {
-            let param = params::find(sig, "body_param", literal)?;
-            let ident = &param.ident;
-            let size = quote_spanned!(param.span()=> #private::queue::probe::body_size(&#ident));
-            builder = quote!(#builder.body_size(#size));
-        }
-        if let Some(literal) = &args.retry_count_param {
-            let param = params::find(sig, "retry_count_param", literal)?;
-            let ident = &param.ident;
-            let count = quote_spanned!(param.span()=> #private::queue::probe::retry_count(&#ident));
-            builder = quote!(#builder.retry_count(#count));
-        }
-        if let Some(name) = &args.name {
-            builder = quote!(#builder.transaction_name(#name));
-        }
-        // Built once: the span and the meter both read the headers.
-        let process = Ident::new("__insights_process", Span::mixed_site());
-        let meter = metered(|| {
-            let m = quote!(#private::metrics);
-            let queue = || ("queue_name", destination.to_token_stream());
-            let mut keys: Vec<_> = ["ok", "error", "cancelled"]
-                .iter()
-                .map(|status| {
-                    (
-                        quote!(#m::QUEUE_MESSAGES_PROCESSED_TOTAL),
-                        vec![queue(), ("status", quote!(#status))],
-                    )
-                })
-                .collect();
-            keys.push((quote!(#m::QUEUE_PROCESS_DURATION_SECONDS), vec![queue()]));
-            keys.push((quote!(#m::QUEUE_RECEIVE_LATENCY_SECONDS), vec![queue()]));
-            static_keys(&private, &keys, |keys| quote!(#process.meter_keys(&#keys)))
-        });
-        Ok(Plan {
-            data: closure(&private, TokenStream::new()),
-            private,
-            op: quote!("queue.process"),
-            description: destination.to_token_stream(),
-            transaction: None,
-            read: false,
-            start: Some(Starts {
-                sync: quote!(#process.start()),
-                recording: quote!(#process.recording()),
-            }),
-            inject: None,
-            prelude: quote!(let #process = #builder;),
-            meter,
-        })
+    let meter = metered(|| Some(db_meter(private, &args, &sql)));
+    Parts {
+        prelude,
+        meter,
+        ..Parts::child(
+            quote!("db"),
+            quote!(""),
+            closure(private, quote!(#builder.write(#data);)),
+        )
     }
 }
 
 /// The meter of a query: its `table` and `operation` labels come from the literals, never from
 /// run-time values, so that their number is bounded.
-fn db_meter(private: &TokenStream, args: &DbArgs, sql_param: &Ident) -> TokenStream {
+fn db_meter(private: &TokenStream, args: &DbArgs<Param>, sql: &Ident) -> TokenStream {
     let table = match &args.table {
         Some(table) => table.to_token_stream(),
-        None => quote!(#private::metrics::UNKNOWN_TABLE),
+        None => quote!(#private::UNKNOWN_TABLE),
     };
-    let known = |word: &str| {
-        let word = word.to_ascii_lowercase();
-        DB_OPERATIONS.iter().find(|o| **o == word).copied()
-    };
-    let operation = if let Some(operation) = &args.operation {
-        known(&operation.value()).unwrap_or("other")
-    } else if let Some(sql) = &args.query {
-        let text = sql.value();
-        let first = text
-            .trim_start()
-            .split(|c: char| !c.is_ascii_alphabetic())
-            .next()
-            .unwrap_or("")
-            .to_owned();
-        known(&first).unwrap_or("other")
-    } else if args.query_param.is_some() {
+    let operation = match (&args.operation, &args.query) {
+        (Some(operation), _) => quote!(#private::operation_label(#operation)),
+        (None, QuerySource::Literal(literal)) => quote!(#private::operation_label(#literal)),
         // Known only at run time, from the statement.
-        return quote!(#private::Meter::query_sql(#table, #sql_param));
-    } else {
-        "other"
+        (None, QuerySource::Param(_)) => return quote!(#private::query_meter(#table, #sql)),
+        (None, QuerySource::Built { .. }) => quote!("other"),
     };
-    let m = quote!(#private::metrics);
-    static_keys(
-        private,
-        &[
-            (
-                quote!(#m::DATABASE_QUERIES_TOTAL),
-                vec![("table", table.clone()), ("operation", quote!(#operation))],
-            ),
-            (
-                quote!(#m::DATABASE_QUERY_DURATION_SECONDS),
-                vec![("table", table)],
-            ),
-        ],
-        |keys| quote!(#private::Meter::query_keys(&#keys)),
-    )
+    quote!(#private::Meter::query(#private::query_keys!(#table, #operation)))
 }
 
-/// The message id and body size data of a producer.
-fn message_and_body(
-    private: &TokenStream,
-    data: &Ident,
-    sig: &syn::Signature,
-    args: &crate::args::QueueArgs,
-) -> syn::Result<TokenStream> {
+fn cache(private: &TokenStream, args: CacheArgs<Param>, function: &MaybeItemFn) -> Parts {
+    let data = data_ident();
     let mut statements = TokenStream::new();
-    if let Some(literal) = &args.message_id_param {
-        let param = params::find(sig, "message_id_param", literal)?;
-        let ident = &param.ident;
-        statements.extend(
-            quote_spanned!(param.span()=> #private::queue::probe::message_id(#data, &#ident);),
-        );
+    let (op, key) = match &args.op {
+        CacheOp::Get { key } => ("cache.get", Some(key)),
+        CacheOp::Put { key, .. } => ("cache.put", Some(key)),
+        CacheOp::Remove { key } => ("cache.remove", Some(key)),
+        CacheOp::Flush => ("cache.flush", None),
+    };
+    if let Some(param) = key {
+        let (ident, span) = at(param);
+        let keys = quote_spanned!(span=> #private::cache_keys(&#ident));
+        statements.extend(quote!(#private::describe_cache(#data, #keys);));
     }
-    if let Some(literal) = &args.body_param {
-        let param = params::find(sig, "body_param", literal)?;
-        let ident = &param.ident;
-        let size = quote_spanned!(param.span()=> #private::queue::probe::body_size(&#ident));
+    if let CacheOp::Put { ttl, value, .. } = &args.op {
+        match ttl {
+            Some(Ttl::Seconds(seconds)) => {
+                statements.extend(quote!(#data.set("cache.ttl", #seconds);));
+            }
+            Some(Ttl::Param(param)) => {
+                let (ident, span) = at(param);
+                let seconds = quote_spanned!(span=> #private::ttl_seconds(&#ident));
+                statements.extend(quote! {
+                    if let ::core::option::Option::Some(seconds) = #seconds {
+                        #data.set("cache.ttl", seconds);
+                    }
+                });
+            }
+            None => {}
+        }
+        if let Some(param) = value {
+            let ident = &param.ident;
+            statements.extend(quote! {{
+                use #private::{BytesSize as _, NoSize as _};
+                if let ::core::option::Option::Some(bytes) =
+                    (&#private::Size(&#ident)).__insights_size()
+                {
+                    #data.set("cache.item_size", bytes);
+                }
+            }});
+        }
+    }
+    if let Some(tracker) = &args.tracker {
+        // Spanned at the expression, so that one of the wrong type is reported there.
+        statements.extend(quote_spanned! {tracker.span()=>
+            #private::tracker_record(#tracker, #data);
+        });
+    }
+    let meter = metered(|| cache_meter(private, &args));
+    let judge = match args.op {
+        CacheOp::Get { .. } => Judge::CacheRead {
+            at: return_type_span(function),
+        },
+        CacheOp::Put { .. } | CacheOp::Remove { .. } | CacheOp::Flush => Judge::Outcome,
+    };
+    Parts {
+        judge,
+        meter,
+        ..Parts::child(quote!(#op), quote!(""), closure(private, statements))
+    }
+}
+
+/// Where the function's return type is written (its name, when it has none).
+fn return_type_span(function: &MaybeItemFn) -> Span {
+    match &function.sig.output {
+        ReturnType::Type(_, ty) => ty.span(),
+        ReturnType::Default => function.sig.ident.span(),
+    }
+}
+
+/// The meter of a cache operation, labelled with its `cache_name`: the literal, else the
+/// tracker's name (known at run time), else the default. A flush records no metrics.
+fn cache_meter(private: &TokenStream, args: &CacheArgs<Param>) -> Option<TokenStream> {
+    let name = match (&args.cache_name, &args.tracker) {
+        (Some(name), _) => Some(name.to_token_stream()),
+        (None, Some(_)) => None,
+        (None, None) => Some(quote!(#private::DEFAULT_CACHE_NAME)),
+    };
+    let meter = match (&args.op, name) {
+        (CacheOp::Flush, _) => return None,
+        (CacheOp::Get { .. }, Some(name)) => {
+            quote!(#private::Meter::cache_read(#private::cache_read_keys!(#name)))
+        }
+        (CacheOp::Put { .. }, Some(name)) => {
+            quote!(#private::Meter::cache_write(#private::cache_write_keys!(set, #name)))
+        }
+        (CacheOp::Remove { .. }, Some(name)) => {
+            quote!(#private::Meter::cache_write(#private::cache_write_keys!(remove, #name)))
+        }
+        (op, None) => {
+            let tracker = args.tracker.as_ref()?;
+            let name = quote_spanned!(tracker.span()=> #private::tracker_name(#tracker));
+            let meter = match op {
+                CacheOp::Get { .. } => quote!(cache_read_meter),
+                CacheOp::Put { .. } => quote!(cache_set_meter),
+                CacheOp::Remove { .. } | CacheOp::Flush => quote!(cache_remove_meter),
+            };
+            quote!(#private::#meter(#name))
+        }
+    };
+    Some(meter)
+}
+
+fn publish(private: &TokenStream, args: PublishArgs<Param>) -> Parts {
+    let data = data_ident();
+    let Message {
+        destination,
+        system,
+        ..
+    } = &args.message;
+    let mut statements = quote! {
+        #data.set("messaging.destination.name", #destination);
+        #data.set("messaging.system", #system);
+    };
+    if let Some(param) = &args.message.message_id {
+        let (ident, span) = at(param);
+        statements.extend(quote_spanned!(span=> #private::message_id(#data, &#ident);));
+    }
+    if let Some(param) = &args.message.body {
+        let (ident, span) = at(param);
+        let size = quote_spanned!(span=> #private::body_size(&#ident));
         statements.extend(quote!(#data.set("messaging.message.body.size", #size);));
     }
-    Ok(statements)
+    let inject = args.message.headers.as_ref().map(|param| Inject {
+        publish: match &args.transaction {
+            Some(name) => {
+                quote!(#private::Publish::new(#destination, #system).transaction_name(#name))
+            }
+            None => quote!(#private::Publish::new(#destination, #system)),
+        },
+        param: param.clone(),
+    });
+    let meter =
+        metered(|| Some(quote!(#private::Meter::publish(#private::publish_keys!(#destination)))));
+    Parts {
+        inject,
+        meter,
+        ..Parts::child(
+            quote!("queue.publish"),
+            destination.to_token_stream(),
+            closure(private, statements),
+        )
+    }
+}
+
+fn process(private: &TokenStream, args: ProcessArgs<Param>) -> Parts {
+    let Message {
+        destination,
+        system,
+        headers,
+        message_id,
+        body,
+        krate: _,
+    } = &args.message;
+    let headers = match headers {
+        Some(param) => {
+            let (ident, span) = at(param);
+            let checked = quote_spanned!(span=> #private::carrier(&#ident));
+            quote!(::core::option::Option::Some(#checked))
+        }
+        None => quote!(::core::option::Option::<&[(&str, &str)]>::None),
+    };
+    let mut builder = quote!(#private::Process::new(#destination, #system, #headers));
+    if let Some(param) = message_id {
+        let (ident, span) = at(param);
+        let id = quote_spanned!(span=> &#ident);
+        builder = quote!(#builder.message_id_display(#id));
+    }
+    if let Some(param) = body {
+        let (ident, span) = at(param);
+        let size = quote_spanned!(span=> #private::body_size(&#ident));
+        builder = quote!(#builder.body_size(#size));
+    }
+    if let Some(param) = &args.retry_count {
+        let (ident, span) = at(param);
+        let count = quote_spanned!(span=> #private::retry_count(&#ident));
+        builder = quote!(#builder.retry_count(#count));
+    }
+    if let Some(name) = &args.transaction {
+        builder = quote!(#builder.transaction_name(#name));
+    }
+    // Built once: the span and the meter both read the headers.
+    let process = local("__insights_process");
+    let meter = metered(|| {
+        Some(quote!(#private::process_meter(#private::process_keys!(#destination), &#process)))
+    });
+    Parts {
+        start: Start::Consumer {
+            process: process.clone(),
+        },
+        data: closure(private, TokenStream::new()),
+        judge: Judge::Outcome,
+        prelude: quote!(let #process = #builder;),
+        inject: None,
+        meter,
+    }
 }
 
 impl Plan {
-    /// `SpanGuard::start_with(..)` or `Recording::start(..)` (`ty` and `child`), or their
-    /// `start_transaction_or_child` when the plan names a transaction.
-    fn started(&self, ty: &TokenStream, child: &TokenStream) -> TokenStream {
-        let Plan {
-            private,
-            op,
-            description,
-            transaction,
-            data,
-            ..
-        } = self;
-        match transaction {
-            Some(name) => quote! {
+    /// An expression of type `SpanGuard`: the span of a sync call, current from now on.
+    pub fn sync_guard(&self) -> TokenStream {
+        self.started(quote!(SpanGuard), quote!(start_with), quote!(start))
+    }
+
+    /// An expression of type `Option<Recording>`: the span of an async call, not yet current.
+    pub fn recording(&self) -> TokenStream {
+        self.started(quote!(Recording), quote!(start), quote!(recording))
+    }
+
+    /// `Type::child(..)`, `Type::start_transaction_or_child(..)` or the consumer's
+    /// `process.consumer()`.
+    fn started(&self, ty: TokenStream, child: TokenStream, consumer: TokenStream) -> TokenStream {
+        let Plan { private, data, .. } = self;
+        match &self.start {
+            Start::Child { op, description } => {
+                quote!(#private::#ty::#child(#op, #description, #data))
+            }
+            Start::TransactionOrChild {
+                name,
+                op,
+                description,
+            } => quote! {
                 #private::#ty::start_transaction_or_child(#name, #op, #description, #data)
             },
-            None => quote!(#private::#ty::#child(#op, #description, #data)),
-        }
-    }
-}
-
-/// `Select` for `"select"` (any case); validated when parsed.
-fn operation_variant(operation: &LitStr) -> Ident {
-    let name = operation.value().to_ascii_lowercase();
-    let known = DB_OPERATIONS
-        .iter()
-        .find(|o| **o == name)
-        .copied()
-        .unwrap_or("select");
-    let mut variant = String::with_capacity(known.len());
-    let mut chars = known.chars();
-    if let Some(first) = chars.next() {
-        variant.push(first.to_ascii_uppercase());
-    }
-    variant.extend(chars);
-    Ident::new(&variant, operation.span())
-}
-
-impl Instrumentation for Plan {
-    fn private(&self) -> &TokenStream {
-        &self.private
-    }
-
-    fn sync_guard(&self) -> TokenStream {
-        match &self.start {
-            Some(start) => start.sync.clone(),
-            None => self.started(&quote!(SpanGuard), &quote!(start_with)),
+            Start::Consumer { process } => quote!(#process.#consumer()),
         }
     }
 
-    fn recording(&self) -> TokenStream {
-        match &self.start {
-            Some(start) => start.recording.clone(),
-            None => self.started(&quote!(Recording), &quote!(start)),
-        }
-    }
-
-    fn prelude(&self) -> TokenStream {
-        self.prelude.clone()
-    }
-
-    fn meter(&self) -> Option<TokenStream> {
-        self.meter.clone()
-    }
-
-    fn verdict(&self, out: &Ident) -> TokenStream {
+    /// Statements run right after a sync span starts (`guard: SpanGuard`).
+    pub fn after_sync_start(&self, guard: &Ident) -> TokenStream {
+        let Some(Inject { publish, param }) = &self.inject else {
+            return TokenStream::new();
+        };
         let private = &self.private;
-        if self.read {
-            quote! {{
-                use #private::cache::probe::{HitShape as _, NoHitShape as _};
-                let hit = (&#private::cache::probe::Read(#out)).__insights_found();
-                #private::Verdict { ok: hit.is_some(), hit }
-            }}
-        } else {
-            quote! {{
+        let (ident, span) = at(param);
+        quote_spanned! {span=>
+            #private::inject_sync(&#publish, &#guard, #ident);
+        }
+    }
+
+    /// Statements run right after an async span starts (`recording: Option<Recording>`).
+    pub fn after_async_start(&self, recording: &Ident) -> TokenStream {
+        let Some(Inject { publish, param }) = &self.inject else {
+            return TokenStream::new();
+        };
+        let private = &self.private;
+        let (ident, span) = at(param);
+        quote_spanned! {span=>
+            #private::inject_async(&#publish, #recording.as_ref(), #ident);
+        }
+    }
+
+    /// An expression of type `SpanStatus` for the output `out: &Output`; it may write more
+    /// data through `data: &SpanData`.
+    pub fn status(&self, out: &Ident, data: &Ident) -> TokenStream {
+        let private = &self.private;
+        match &self.judge {
+            Judge::Outcome => quote! {{
+                use #private::{AnyProbe as _, ResultProbe as _};
+                let _ = #data;
+                (&#private::Probe(#out)).__insights_status()
+            }},
+            Judge::CacheRead { at } => {
+                let check = check_cache_read(private, out, *at);
+                quote! {{
+                    use #private::{BytesSize as _, NoReadShape as _, NoSize as _, ReadShape as _};
+                    #check
+                    let lookup = (&#private::Read(#out)).__insights_lookup();
+                    if let ::core::option::Option::Some(value) = lookup.value() {
+                        if let ::core::option::Option::Some(bytes) =
+                            (&#private::Size(value)).__insights_size()
+                        {
+                            #data.set("cache.item_size", bytes);
+                        }
+                    }
+                    lookup.record(#data)
+                }}
+            }
+        }
+    }
+
+    /// An expression of type `Verdict` for the output `out: &Output`, for the meter.
+    pub fn verdict(&self, out: &Ident) -> TokenStream {
+        let private = &self.private;
+        match &self.judge {
+            Judge::Outcome => quote! {{
                 use #private::{AnyProbe as _, ResultProbe as _};
                 #private::Verdict::of_status((&#private::Probe(#out)).__insights_status())
-            }}
+            }},
+            Judge::CacheRead { .. } => quote! {{
+                use #private::{NoReadShape as _, ReadShape as _};
+                #private::Verdict::of_read((&#private::Read(#out)).__insights_lookup().hit())
+            }},
         }
     }
+}
 
-    fn after_sync_start(&self, guard: &Ident) -> TokenStream {
-        let Some((publish, param)) = &self.inject else {
-            return TokenStream::new();
-        };
-        let private = &self.private;
-        let ident = &param.ident;
-        quote_spanned! {param.span()=>
-            #private::queue::probe::inject_sync(&#publish, &#guard, #ident);
-        }
-    }
-
-    fn after_async_start(&self, recording: &Ident) -> TokenStream {
-        let Some((publish, param)) = &self.inject else {
-            return TokenStream::new();
-        };
-        let private = &self.private;
-        let ident = &param.ident;
-        quote_spanned! {param.span()=>
-            #private::queue::probe::inject_async(&#publish, #recording.as_ref(), #ident);
-        }
-    }
-
-    fn status(&self, out: &Ident, data: &Ident) -> TokenStream {
-        let private = &self.private;
-        let read = if self.read {
-            quote! {
-                use #private::cache::probe::{BytesSize as _, HitShape as _, NoHitShape as _, NoSize as _};
-                if let ::core::option::Option::Some(value) =
-                    (&#private::cache::probe::Read(#out)).__insights_hit(#data)
-                {
-                    if let ::core::option::Option::Some(bytes) =
-                        (&#private::cache::probe::Size(value)).__insights_size()
-                    {
-                        #data.set("cache.item_size", bytes);
-                    }
-                }
-            }
-        } else {
-            quote!(let _ = #data;)
-        };
-        quote! {{
-            use #private::{AnyProbe as _, ResultProbe as _};
-            #read
-            (&#private::Probe(#out)).__insights_status()
-        }}
-    }
+/// `check_cache_read(out);`, spanned at the return type: a type that cannot tell a hit from a
+/// miss is reported there.
+fn check_cache_read(private: &TokenStream, out: &Ident, at: Span) -> TokenStream {
+    let mut out = out.clone();
+    out.set_span(out.span().located_at(at));
+    quote_spanned!(at=> #private::check_cache_read(#out);)
 }

@@ -27,7 +27,7 @@ use std::borrow::Cow;
 use std::future::Future;
 use std::time::Duration;
 
-use sentry::protocol::Value;
+use sentry::protocol::{SpanStatus, Value};
 
 use crate::future::{Instrumented, Recording, StatusFn};
 use crate::span::{SpanData, SpanGuard};
@@ -238,8 +238,6 @@ pub fn describe<K: CacheKeys + ?Sized>(data: &SpanData<'_>, keys_of: &K) {
 }
 
 /// Where the cache is: configured once, used for every span.
-///
-/// The reference's `CacheSpanTracker`.
 #[derive(Debug, Clone, Default)]
 pub struct CacheTracker {
     system: Option<Cow<'static, str>>,
@@ -292,6 +290,7 @@ impl CacheTracker {
         K: CacheKeys + ?Sized,
         F: Future,
         F::Output: ReadOutcome,
+        <F::Output as ReadOutcome>::Value: AsRef<[u8]>,
     {
         self.operation(Kind::Get, Some(key)).read(future)
     }
@@ -319,6 +318,12 @@ impl CacheTracker {
         self.operation::<str>(Kind::Flush, None).start()
     }
 
+    /// The `cache_name` label of its metrics: the [`name`](Self::name) given, else
+    /// `"default"`.
+    pub fn cache_name(&self) -> &'static str {
+        self.name.unwrap_or(DEFAULT_CACHE_NAME)
+    }
+
     /// Any operation, to be configured and started.
     pub fn operation<'a, K: CacheKeys + ?Sized>(
         &'a self,
@@ -336,7 +341,7 @@ impl CacheTracker {
     }
 
     /// Writes `db.system` and the server's address and port.
-    fn record(&self, data: &SpanData<'_>) {
+    pub(crate) fn record(&self, data: &SpanData<'_>) {
         if let Some(system) = &self.system {
             data.set("db.system", &**system);
         }
@@ -358,7 +363,10 @@ pub struct Operation<'a, K: ?Sized = str> {
     item_size: Option<usize>,
     tracker: Option<&'a CacheTracker>,
     /// The metrics' `cache_name`.
-    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    #[cfg_attr(
+        not(feature = "metrics"),
+        allow(dead_code, reason = "only the metrics read the cache name")
+    )]
     name: Option<&'static str>,
 }
 
@@ -428,25 +436,29 @@ impl<'a, K: CacheKeys + ?Sized> Operation<'a, K> {
     where
         F: Future,
         F::Output: ReadOutcome,
+        <F::Output as ReadOutcome>::Value: AsRef<[u8]>,
     {
         let recording = Recording::start(self.kind.op(), "", |data| self.write(data));
         let span: Instrumented<F, StatusFn<F::Output>> =
             Instrumented::new(future, recording, |output, data| output.record_read(data));
         #[cfg(feature = "metrics")]
         let span = crate::metrics::Metered::new(span, self.meter(), |output: &F::Output| {
-            let hit = output.hit();
-            crate::metrics::Verdict {
-                ok: hit.is_some(),
-                hit,
-            }
+            crate::metrics::Verdict::of_read(output.lookup().hit())
         });
         span
     }
 
+    /// The meter of this operation, labelled with its `cache_name`.
     #[cfg(feature = "metrics")]
     fn meter(&self) -> crate::metrics::Meter {
-        let name = self.name.unwrap_or(crate::metrics::DEFAULT_CACHE_NAME);
-        crate::metrics::Meter::cache(self.kind, name)
+        use crate::metrics::{CacheWriteKeys, Meter};
+        let name = self.name.unwrap_or(DEFAULT_CACHE_NAME);
+        match self.kind {
+            Kind::Get => Meter::cache_read_named(name),
+            Kind::Put => Meter::cache_write_named(CacheWriteKeys::sets(name)),
+            Kind::Remove => Meter::cache_write_named(CacheWriteKeys::removes(name)),
+            Kind::Flush => Meter::nothing(),
+        }
     }
 
     fn write(&self, data: &SpanData<'_>) {
@@ -483,14 +495,14 @@ impl CacheGet {
         self.guard.set_data("cache.item_size", bytes);
     }
 
-    /// Records the value read: a hit when it is `Some`, with its size in bytes. Then ends the
-    /// span. The reference's `set_result`.
-    pub fn record<T: AsRef<[u8]>>(self, value: &Option<T>) {
-        self.hit(value.is_some());
-        if let Some(value) = value {
-            self.item_size(value.as_ref().len());
-        }
-        self.guard.finish_with(|_| sentry::protocol::SpanStatus::Ok);
+    /// Records the value read, then ends the span: the hit as [`ReadOutcome`] tells it, and
+    /// the size in bytes of the value found; a failed read is `internal_error`.
+    pub fn record<R>(self, value: &R)
+    where
+        R: ReadOutcome + ?Sized,
+        R::Value: AsRef<[u8]>,
+    {
+        self.guard.finish_with(|data| value.record_read(data));
     }
 
     /// The underlying guard.
@@ -507,180 +519,227 @@ where
     K: CacheKeys + ?Sized,
     F: Future,
     F::Output: ReadOutcome,
+    <F::Output as ReadOutcome>::Value: AsRef<[u8]>,
 {
     Operation::new(Kind::Get, Some(key)).read(future)
 }
 
-/// The result of a cache read, for [`get`]: `Option<T>` (hit when `Some`),
-/// `Result<Option<T>, E>` (hit when `Ok(Some)`, `Err` is `internal_error`) and `bool`. The size
-/// is that of a hit value that is bytes or text (`AsRef<[u8]>`).
+/// The `cache_name` of operations that name none.
+pub const DEFAULT_CACHE_NAME: &str = "default";
+
+/// The result of a cache read, which tells a hit from a miss: `Option<T>` (a hit is `Some`),
+/// `Result<Option<T>, E>` (a hit is `Ok(Some)`; `Err` is a failed read), `bool` and
+/// `Result<bool, E>` (the hit itself). Type aliases of these (`redis::RedisResult<Option<T>>`)
+/// are the same types.
+///
+/// `#[instrument_cache_operation(get)]`, [`CacheTracker::read`], [`get`] and
+/// [`CacheGet::record`] all read the hit through it. The size recorded is the byte length of
+/// the value found when it is text or bytes (`AsRef<[u8]>`); the attribute also accepts values
+/// of any other type and records no size for them.
+///
+/// ```
+/// use insights_runtime::cache::{Lookup, ReadOutcome};
+///
+/// assert!(matches!(Some("Ada").lookup(), Lookup::Hit(Some(&"Ada"))));
+/// assert!(matches!(Ok::<Option<&str>, ()>(None).lookup(), Lookup::Miss));
+/// assert!(matches!(Err::<bool, _>("reset").lookup(), Lookup::Failed));
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot tell a cache hit from a miss",
+    label = "a cache read must return a hit or a miss",
+    note = "a cache read returns `Option<T>` (a hit is `Some`), `Result<Option<T>, E>`, `bool` or `Result<bool, E>`"
+)]
 pub trait ReadOutcome {
-    /// Writes `cache.hit` (and `cache.item_size`) and returns the status.
-    fn record_read(&self, data: &SpanData<'_>) -> sentry::protocol::SpanStatus;
+    /// The value a hit carries (`[u8]`, never given, for the `bool` shapes).
+    type Value: ?Sized;
 
-    /// Whether the read found a value; `None` when it failed.
-    fn hit(&self) -> Option<bool>;
-}
+    /// Whether the read found a value, and which.
+    fn lookup(&self) -> Lookup<'_, Self::Value>;
 
-impl<T: AsRef<[u8]>> ReadOutcome for Option<T> {
-    fn record_read(&self, data: &SpanData<'_>) -> sentry::protocol::SpanStatus {
-        data.set("cache.hit", self.is_some());
-        if let Some(value) = self {
+    /// Writes `cache.hit` (nothing for a failed read) and, for a value found that is text or
+    /// bytes, `cache.item_size`; returns the span status (`internal_error` for a failed read).
+    fn record_read(&self, data: &SpanData<'_>) -> SpanStatus
+    where
+        Self::Value: AsRef<[u8]>,
+    {
+        let lookup = self.lookup();
+        if let Some(value) = lookup.value() {
             data.set("cache.item_size", value.as_ref().len());
         }
-        sentry::protocol::SpanStatus::Ok
-    }
-
-    fn hit(&self) -> Option<bool> {
-        Some(self.is_some())
+        lookup.record(data)
     }
 }
 
-impl<T: AsRef<[u8]>, E> ReadOutcome for Result<Option<T>, E> {
-    fn record_read(&self, data: &SpanData<'_>) -> sentry::protocol::SpanStatus {
+/// What a cache read found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Lookup<'a, V: ?Sized> {
+    /// A value was found; `None` when the read says so without the value (`bool`).
+    Hit(Option<&'a V>),
+    /// No value was found.
+    Miss,
+    /// The read failed: neither a hit nor a miss.
+    Failed,
+}
+
+impl<'a, V: ?Sized> Lookup<'a, V> {
+    /// `Some(true)` for a hit, `Some(false)` for a miss, `None` for a failed read.
+    pub fn hit(&self) -> Option<bool> {
         match self {
-            Ok(value) => value.record_read(data),
-            Err(_) => sentry::protocol::SpanStatus::InternalError,
+            Lookup::Hit(_) => Some(true),
+            Lookup::Miss => Some(false),
+            Lookup::Failed => None,
         }
     }
 
-    fn hit(&self) -> Option<bool> {
-        self.as_ref().ok().map(Option::is_some)
+    /// The value found, when there is one.
+    pub fn value(&self) -> Option<&'a V> {
+        match self {
+            Lookup::Hit(value) => *value,
+            Lookup::Miss | Lookup::Failed => None,
+        }
+    }
+
+    /// The span status: `internal_error` for a failed read, else `ok`.
+    pub fn status(&self) -> SpanStatus {
+        match self {
+            Lookup::Failed => SpanStatus::InternalError,
+            Lookup::Hit(_) | Lookup::Miss => SpanStatus::Ok,
+        }
+    }
+
+    /// Writes `cache.hit` (nothing for a failed read) and returns the status.
+    pub fn record(&self, data: &SpanData<'_>) -> SpanStatus {
+        if let Some(hit) = self.hit() {
+            data.set("cache.hit", hit);
+        }
+        self.status()
+    }
+}
+
+impl<T> ReadOutcome for Option<T> {
+    type Value = T;
+
+    fn lookup(&self) -> Lookup<'_, T> {
+        match self {
+            Some(value) => Lookup::Hit(Some(value)),
+            None => Lookup::Miss,
+        }
+    }
+}
+
+impl<T, E> ReadOutcome for Result<Option<T>, E> {
+    type Value = T;
+
+    fn lookup(&self) -> Lookup<'_, T> {
+        match self {
+            Ok(found) => found.lookup(),
+            Err(_) => Lookup::Failed,
+        }
     }
 }
 
 impl ReadOutcome for bool {
-    fn record_read(&self, data: &SpanData<'_>) -> sentry::protocol::SpanStatus {
-        data.set("cache.hit", *self);
-        sentry::protocol::SpanStatus::Ok
-    }
+    type Value = [u8];
 
-    fn hit(&self) -> Option<bool> {
-        Some(*self)
+    fn lookup(&self) -> Lookup<'_, [u8]> {
+        if *self {
+            Lookup::Hit(None)
+        } else {
+            Lookup::Miss
+        }
     }
 }
 
-/// What `#[instrument_cache_operation]` expands into: reading the hit and size from any
-/// returned value. Not a public API.
-#[doc(hidden)]
-pub mod probe {
-    // Dispatch by method resolution, as in `crate::status`: the shape of the returned value
-    // (`Option`, `Result<Option>`, `bool`, anything else), then whether the hit value is bytes.
+impl<E> ReadOutcome for Result<bool, E> {
+    type Value = [u8];
 
-    use crate::span::SpanData;
-
-    pub struct Read<'a, T: ?Sized>(pub &'a T);
-
-    pub trait HitShape<'a> {
-        type Value: ?Sized;
-        fn __insights_hit(&self, data: &SpanData<'_>) -> Option<&'a Self::Value>;
-        /// Whether the read found a value, for the metrics; `None` when it failed.
-        fn __insights_found(&self) -> Option<bool>;
-    }
-
-    impl<'a, T> HitShape<'a> for Read<'a, Option<T>> {
-        type Value = T;
-        fn __insights_hit(&self, data: &SpanData<'_>) -> Option<&'a T> {
-            data.set("cache.hit", self.0.is_some());
-            self.0.as_ref()
-        }
-        fn __insights_found(&self) -> Option<bool> {
-            Some(self.0.is_some())
+    fn lookup(&self) -> Lookup<'_, [u8]> {
+        match self {
+            Ok(hit) => hit.lookup(),
+            Err(_) => Lookup::Failed,
         }
     }
+}
 
-    impl<'a, T, E> HitShape<'a> for Read<'a, Result<Option<T>, E>> {
-        type Value = T;
-        fn __insights_hit(&self, data: &SpanData<'_>) -> Option<&'a T> {
-            match self.0 {
-                Ok(found) => Read(found).__insights_hit(data),
-                Err(_) => None,
-            }
-        }
-        fn __insights_found(&self) -> Option<bool> {
-            self.0.as_ref().ok().map(Option::is_some)
-        }
+impl<R: ReadOutcome + ?Sized> ReadOutcome for &R {
+    type Value = R::Value;
+
+    fn lookup(&self) -> Lookup<'_, R::Value> {
+        (**self).lookup()
     }
+}
 
-    impl<'a> HitShape<'a> for Read<'a, bool> {
-        type Value = ();
-        fn __insights_hit(&self, data: &SpanData<'_>) -> Option<&'a ()> {
-            data.set("cache.hit", *self.0);
-            None
-        }
-        fn __insights_found(&self) -> Option<bool> {
-            Some(*self.0)
-        }
-    }
+/// Runs a cache read (`future`) under a `cache.get` span, with the hit and size from the value
+/// it returns (see [`ReadOutcome`]); with the `metrics` feature it counts a hit or a miss on
+/// `cache_name`, decided by the value rather than by the caller.
+///
+/// ```
+/// use insights_runtime::cache;
+///
+/// # futures_executor::block_on(async {
+/// let value: Option<Vec<u8>> =
+///     cache::track_cache_get("sessions", "session:42", async { None }).await;
+/// assert!(value.is_none()); // counted in cache_misses_total{cache_name="sessions"}
+/// # });
+/// ```
+pub fn track_cache_get<K, F>(
+    cache_name: &'static str,
+    key: &K,
+    future: F,
+) -> impl Future<Output = F::Output>
+where
+    K: CacheKeys + ?Sized,
+    F: Future,
+    F::Output: ReadOutcome,
+    <F::Output as ReadOutcome>::Value: AsRef<[u8]>,
+{
+    Operation::new(Kind::Get, Some(key))
+        .cache_name(cache_name)
+        .read(future)
+}
 
-    impl<'a, E> HitShape<'a> for Read<'a, Result<bool, E>> {
-        type Value = ();
-        fn __insights_hit(&self, data: &SpanData<'_>) -> Option<&'a ()> {
-            if let Ok(hit) = self.0 {
-                data.set("cache.hit", *hit);
-            }
-            None
-        }
-        fn __insights_found(&self) -> Option<bool> {
-            self.0.as_ref().ok().copied()
-        }
-    }
+/// Runs a cache write (`future`) under a `cache.put` span; with the `metrics` feature it counts
+/// it in `cache_sets_total` when it succeeds.
+pub fn track_cache_set<K, F>(
+    cache_name: &'static str,
+    key: &K,
+    future: F,
+) -> impl Future<Output = F::Output>
+where
+    K: CacheKeys + ?Sized,
+    F: Future,
+    F::Output: Outcome,
+{
+    track_write(Kind::Put, cache_name, key, future)
+}
 
-    pub trait NoHitShape {
-        fn __insights_hit(&self, data: &SpanData<'_>) -> Option<&'static ()>;
-        fn __insights_found(&self) -> Option<bool>;
-    }
+/// Runs a cache removal (`future`) under a `cache.remove` span; with the `metrics` feature it
+/// counts it in `cache_removes_total` when it succeeds.
+pub fn track_cache_remove<K, F>(
+    cache_name: &'static str,
+    key: &K,
+    future: F,
+) -> impl Future<Output = F::Output>
+where
+    K: CacheKeys + ?Sized,
+    F: Future,
+    F::Output: Outcome,
+{
+    track_write(Kind::Remove, cache_name, key, future)
+}
 
-    impl<T: ?Sized> NoHitShape for &Read<'_, T> {
-        fn __insights_hit(&self, _: &SpanData<'_>) -> Option<&'static ()> {
-            None
-        }
-        fn __insights_found(&self) -> Option<bool> {
-            None
-        }
-    }
-
-    pub struct Size<'a, T: ?Sized>(pub &'a T);
-
-    pub trait BytesSize {
-        fn __insights_size(&self) -> Option<usize>;
-    }
-
-    impl<T: AsRef<[u8]> + ?Sized> BytesSize for Size<'_, T> {
-        fn __insights_size(&self) -> Option<usize> {
-            Some(self.0.as_ref().len())
-        }
-    }
-
-    pub trait NoSize {
-        fn __insights_size(&self) -> Option<usize>;
-    }
-
-    impl<T: ?Sized> NoSize for &Size<'_, T> {
-        fn __insights_size(&self) -> Option<usize> {
-            None
-        }
-    }
-
-    /// Checks the key type at the attribute's `key_param` literal; the trait object keeps a
-    /// wrong type from being reported again further on.
-    pub fn key_check<K: super::CacheKeys>(key: &K) -> &dyn super::CacheKeys {
-        key
-    }
-
-    /// Writes the system and server of the attribute's `tracker` (its type checked at the
-    /// expression).
-    pub fn tracker_record(tracker: &super::CacheTracker, data: &SpanData<'_>) {
-        tracker.record(data);
-    }
-
-    /// The `cache_name` of the attribute's `tracker`.
-    pub fn tracker_name(tracker: &super::CacheTracker) -> &'static str {
-        tracker.name.unwrap_or("default")
-    }
-
-    /// Checks the TTL type at the attribute's `ttl_param` literal.
-    pub fn ttl_seconds<T: super::Ttl + ?Sized>(ttl: &T) -> Option<u64> {
-        ttl.seconds()
-    }
+fn track_write<K, F>(
+    kind: Kind,
+    cache_name: &'static str,
+    key: &K,
+    future: F,
+) -> impl Future<Output = F::Output>
+where
+    K: CacheKeys + ?Sized,
+    F: Future,
+    F::Output: Outcome,
+{
+    Operation::new(kind, Some(key))
+        .cache_name(cache_name)
+        .run(future)
 }

@@ -127,10 +127,59 @@ impl Operation {
     }
 
     /// The lower-case name, as the `operation` label of `database_queries_total` carries it.
-    pub fn name(self) -> &'static str {
-        let i = Self::ALL.iter().position(|o| *o == self).unwrap_or(0);
-        Self::NAMES[i]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Operation::Select => Self::NAMES[0],
+            Operation::Insert => Self::NAMES[1],
+            Operation::Update => Self::NAMES[2],
+            Operation::Delete => Self::NAMES[3],
+            Operation::Upsert => Self::NAMES[4],
+        }
     }
+}
+
+/// The `table` label of a query whose table is not given.
+pub const UNKNOWN_TABLE: &str = "unknown";
+
+/// The `operation` label of a statement: the lower-case name of its first keyword when that is
+/// one of [`Operation::NAMES`], else `other`. A `const fn`, so that the attributes label a
+/// literal query at compile time.
+///
+/// ```
+/// use insights_runtime::db::operation_label;
+///
+/// assert_eq!(operation_label("  select id FROM users"), "select");
+/// assert_eq!(operation_label("MERGE INTO t"), "other");
+/// ```
+pub const fn operation_label(sql: &str) -> &'static str {
+    let bytes = sql.as_bytes();
+    let mut start = 0;
+    while start < bytes.len() && bytes[start].is_ascii_whitespace() {
+        start += 1;
+    }
+    let mut end = start;
+    while end < bytes.len() && bytes[end].is_ascii_alphabetic() {
+        end += 1;
+    }
+    let mut i = 0;
+    while i < Operation::NAMES.len() {
+        let name = Operation::NAMES[i].as_bytes();
+        if name.len() == end - start {
+            let mut same = true;
+            let mut j = 0;
+            while j < name.len() {
+                if bytes[start + j].to_ascii_lowercase() != name[j] {
+                    same = false;
+                }
+                j += 1;
+            }
+            if same {
+                return Operation::NAMES[i];
+            }
+        }
+        i += 1;
+    }
+    "other"
 }
 
 impl std::str::FromStr for Operation {
@@ -208,7 +257,7 @@ impl<'a> Query<'a> {
 
     /// The filtered columns, for a description built from the table and operation: each
     /// becomes `column = <placeholder>` in the `WHERE` clause (for an insert, a column of the
-    /// `VALUES`). The reference's `trace_supabase_query(table, operation, filters)`.
+    /// `VALUES`).
     pub fn filters(mut self, columns: &'a [&'a str]) -> Self {
         self.filters = columns;
         self
@@ -552,8 +601,37 @@ const RESERVED: &[&str] = &[
     "with",
 ];
 
-/// Checks the type of the attribute's `query_param` at its literal. Not a public API.
-#[doc(hidden)]
-pub fn query_text<Q: AsRef<str> + ?Sized>(query: &Q) -> &str {
-    query.as_ref()
+/// Runs a query (`future`) under a `db` span described by a statement for `operation` on
+/// `table`; with the `metrics` feature it also counts and times it in `database_queries_total`
+/// and `database_query_duration_seconds`, failed or not.
+///
+/// For a span with the query's own SQL, use [`Query::run`] or
+/// `#[instrument_db_operation(query = "..", table = "..")]`.
+///
+/// ```
+/// use insights_runtime::db::{self, Operation};
+///
+/// # async fn fetch_user(id: u64) -> Result<Option<String>, std::io::Error> { Ok(None) }
+/// # futures_executor::block_on(async {
+/// let user = db::track_database_query("users", Operation::Select, fetch_user(7)).await?;
+/// # assert!(user.is_none());
+/// # Ok::<(), std::io::Error>(()) }).unwrap();
+/// ```
+pub fn track_database_query<F>(
+    table: &'static str,
+    operation: Operation,
+    future: F,
+) -> impl Future<Output = F::Output>
+where
+    F: Future,
+    F::Output: Outcome,
+{
+    let span = Query::table_operation(table, operation).run(future);
+    #[cfg(feature = "metrics")]
+    let span = crate::metrics::Metered::new(
+        span,
+        crate::metrics::Meter::query_named(table, operation.name()),
+        |output: &F::Output| crate::metrics::Verdict::of_status(output.status()),
+    );
+    span
 }

@@ -13,7 +13,6 @@
 //! finish still nest correctly.
 
 use std::future::Future;
-use std::mem::ManuallyDrop;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -118,33 +117,60 @@ impl Recording {
     }
 }
 
-/// A future whose span is current while it is polled and finished when it completes.
-///
-/// `S` turns the output into a status (and may record data from it); the attributes generate
-/// it, and
-/// [`FutureExt::traced`] uses [`Outcome`]. With no [`Recording`] the adapter only forwards
-/// polls. It is `Send`, `Sync` and `Unpin` exactly when the inner future is (and `S` is).
-///
-/// # Examples
-///
-/// ```
-/// use insights_runtime::future::FutureExt;
-///
-/// async fn load() -> Result<u32, std::io::Error> {
-///     Ok(7)
-/// }
-///
-/// # futures_executor::block_on(async {
-/// let value = load().traced("function", "load").await?;
-/// assert_eq!(value, 7);
-/// # Ok::<(), std::io::Error>(())
-/// # }).unwrap();
-/// ```
-#[must_use = "futures do nothing unless polled"]
-pub struct Instrumented<F, S> {
-    // Dropped by hand in `Drop`, so that it is dropped with the span current.
-    inner: ManuallyDrop<F>,
-    state: Option<State<S>>,
+pin_project_lite::pin_project! {
+    /// A future whose span is current while it is polled and finished when it completes.
+    ///
+    /// `S` turns the output into a status (and may record data from it); the attributes
+    /// generate it, and [`FutureExt::traced`] uses [`Outcome`]. With no [`Recording`] the
+    /// adapter only forwards polls. It is `Send`, `Sync` and `Unpin` exactly when the inner
+    /// future is (and `S` is).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use insights_runtime::future::FutureExt;
+    ///
+    /// async fn load() -> Result<u32, std::io::Error> {
+    ///     Ok(7)
+    /// }
+    ///
+    /// # futures_executor::block_on(async {
+    /// let value = load().traced("function", "load").await?;
+    /// assert_eq!(value, 7);
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap();
+    /// ```
+    #[must_use = "futures do nothing unless polled"]
+    pub struct Instrumented<F, S> {
+        #[pin]
+        inner: Slot<F>,
+        state: Option<State<S>>,
+    }
+
+    impl<F, S> PinnedDrop for Instrumented<F, S> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if let Some(state) = this.state.take() {
+                {
+                    // The inner future is dropped in place with the span current, so that spans
+                    // its destructors finish still nest under it.
+                    let _current = HubSwitchGuard::new(Arc::clone(&state.recording.hub));
+                    this.inner.project_replace(Slot::Dropped);
+                }
+                state.recording.end(|_| SpanStatus::Cancelled);
+            }
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The inner future, until it is dropped ahead of the adapter (see `PinnedDrop` above).
+    #[project = SlotProj]
+    #[project_replace = SlotReplace]
+    enum Slot<F> {
+        Live { #[pin] future: F },
+        Dropped,
+    }
 }
 
 struct State<S> {
@@ -162,7 +188,7 @@ where
     #[inline]
     pub fn new(inner: F, recording: Option<Recording>, status: S) -> Self {
         Instrumented {
-            inner: ManuallyDrop::new(inner),
+            inner: Slot::Live { future: inner },
             state: recording.map(|recording| State { recording, status }),
         }
     }
@@ -177,20 +203,23 @@ where
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        // SAFETY: `inner` is structurally pinned: it is never moved out of `self`, only polled
-        // through this pin and dropped in place in `Drop`. `state` is not pinned, and `Unpin` is
-        // not implemented by hand, so `Instrumented` is `Unpin` only when `F` is.
-        let this = unsafe { self.get_unchecked_mut() };
-        let inner = unsafe { Pin::new_unchecked(&mut *this.inner) };
-        let Some(state) = &this.state else {
-            return inner.poll(cx);
+        let this = self.project();
+        let SlotProj::Live { future } = this.inner.project() else {
+            // Only `Drop` empties the slot; nothing polls it after that.
+            return Poll::Pending;
+        };
+        let Some(state) = this.state.as_ref() else {
+            return future.poll(cx);
         };
         let _current = HubSwitchGuard::new(Arc::clone(&state.recording.hub));
-        let unwinding = EndOnUnwind(&mut this.state);
-        let poll = inner.poll(cx);
-        let slot = unwinding.disarm();
+        let mut unwinding = EndOnUnwind {
+            state: this.state,
+            armed: true,
+        };
+        let poll = future.poll(cx);
+        unwinding.armed = false;
         if let Poll::Ready(output) = &poll {
-            if let Some(State { recording, status }) = slot.take() {
+            if let Some(State { recording, status }) = unwinding.state.take() {
                 recording.end(|data| status(output, data));
             }
         }
@@ -201,38 +230,17 @@ where
 /// Ends the span as `internal_error` if the inner poll panics. It is checked in the poll itself
 /// because an executor that catches the panic drops the future later, when the thread is no
 /// longer panicking.
-struct EndOnUnwind<'a, S>(&'a mut Option<State<S>>);
-
-impl<'a, S> EndOnUnwind<'a, S> {
-    fn disarm(self) -> &'a mut Option<State<S>> {
-        let this = ManuallyDrop::new(self);
-        // SAFETY: `this` is never dropped, so the reference is moved out exactly once.
-        unsafe { std::ptr::read(&this.0) }
-    }
+struct EndOnUnwind<'a, S> {
+    state: &'a mut Option<State<S>>,
+    /// Still set when the poll did not return.
+    armed: bool,
 }
 
 impl<S> Drop for EndOnUnwind<'_, S> {
     fn drop(&mut self) {
-        if let Some(state) = self.0.take() {
-            state.recording.end(|_| SpanStatus::InternalError);
-        }
-    }
-}
-
-impl<F, S> Drop for Instrumented<F, S> {
-    fn drop(&mut self) {
-        match self.state.take() {
-            None => {
-                // SAFETY: `inner` is dropped exactly once, in place, and never used again.
-                unsafe { ManuallyDrop::drop(&mut self.inner) }
-            }
-            Some(state) => {
-                {
-                    let _current = HubSwitchGuard::new(Arc::clone(&state.recording.hub));
-                    // SAFETY: as above.
-                    unsafe { ManuallyDrop::drop(&mut self.inner) }
-                }
-                state.recording.end(|_| SpanStatus::Cancelled);
+        if self.armed {
+            if let Some(state) = self.state.take() {
+                state.recording.end(|_| SpanStatus::InternalError);
             }
         }
     }

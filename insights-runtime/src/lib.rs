@@ -18,8 +18,8 @@
 //! * [`console`] prints finished transactions as span trees, for development without a Sentry
 //!   project.
 //! * [`setup`], [`sampling`] and [`scrub`] set Sentry up for a service from its settings.
-//! * With the `metrics` feature, `metrics` records the reference service's Prometheus metrics
-//!   beside every db, cache and queue span.
+//! * With the `metrics` feature, `metrics` records Prometheus metrics (queries, cache hits and
+//!   misses, messages published and handled) beside every db, cache and queue span.
 //! * With the `transport` feature, `transport` sends to Sentry over HTTP and backs off while
 //!   Sentry cannot be reached, so an unreachable Sentry costs the service next to nothing.
 //!
@@ -142,8 +142,7 @@ pub use insights_macros::traced;
 
 /// Records each call of a function as a database span for Sentry's Queries page.
 ///
-/// A drop-in for the reference decorator: `#[instrument_db_operation("users", "select")]`
-/// (table, operation) is the same as
+/// `#[instrument_db_operation("users", "select")]` (table, operation) is the same as
 /// `#[instrument_db_operation(table = "users", operation = "select")]`. The span has op `db`,
 /// the data [`db::Query`] records, and a status from the outcome as for [`traced`].
 ///
@@ -193,10 +192,13 @@ pub use insights_macros::instrument_db_operation;
 /// runs, and only when a span is recorded; the description is the keys joined with `", "`, and
 /// `cache.key` their array.
 ///
-/// * `get`: `cache.hit` and `cache.item_size` come from the returned value: `Option<T>` (a hit
-///   is `Some`), `Result<Option<T>, E>` (a hit is `Ok(Some)`; `Err` is `internal_error` and
-///   records no hit) or `bool`. The size is the byte length of a hit value that is text or
-///   bytes (`AsRef<[u8]>`: `String`, `Vec<u8>`, `bytes::Bytes`, ..); other values get no size.
+/// * `get`: `cache.hit` and `cache.item_size` come from the returned value, which must tell a
+///   hit from a miss ([`cache::ReadOutcome`]): `Option<T>` (a hit is `Some`),
+///   `Result<Option<T>, E>` (a hit is `Ok(Some)`; `Err` is `internal_error` and records no hit),
+///   `bool` or `Result<bool, E>`, or an alias of one of them. Any other return type is a
+///   compile error on the return type. The size is the byte length of a hit value that is text
+///   or bytes (`AsRef<[u8]>`: `String`, `Vec<u8>`, `bytes::Bytes`, ..); other values get no
+///   size.
 /// * `put`: `ttl = 3600` (seconds) or `ttl_param = "ttl"` (an integer or a `Duration`, see
 ///   [`cache::Ttl`]) for `cache.ttl`; `value_param = "value"` for `cache.item_size`.
 /// * every kind: `tracker = &self.cache_tracker`, any expression of type
@@ -277,7 +279,7 @@ pub use insights_macros::instrument_queue_publish;
 /// | argument | meaning |
 /// |---|---|
 /// | `retry_count_param = "attempt"` | an integer parameter: `messaging.message.retry.count` |
-/// | `name = "..."` | the transaction's name (default: the destination) |
+/// | `transaction = "..."` | the transaction's name (default: the destination) |
 ///
 /// `messaging.message.receive.latency` is computed from the publish time in the headers.
 /// Without valid headers the consumer starts a new trace.
@@ -297,28 +299,17 @@ pub use insights_macros::instrument_queue_publish;
 #[doc(inline)]
 pub use insights_macros::instrument_queue_process;
 
-/// What the attributes expand into. Not a public API: it changes without notice.
+// What the attributes expand into, versioned with the crate (see `private.rs`). The test below
+// keeps the name in step with the version the macros compute from their own.
 #[doc(hidden)]
-pub mod __private {
-    pub use crate::future::{Instrumented, Recording};
-    #[cfg(feature = "metrics")]
-    pub use crate::metrics::{self, Meter, Metered, Verdict};
-    pub use crate::span::{SpanData, SpanGuard};
-    pub use crate::status::{AnyProbe, Probe, ResultProbe};
-    pub use crate::{cache, db, queue};
-    pub use sentry::protocol::SpanStatus;
+#[path = "private.rs"]
+pub mod __private_0_1_0;
 
-    /// Runs the body of a sync function. Calling through an `FnOnce` bound makes the closure
-    /// `FnOnce`, so the body may return borrows of its `&mut` arguments, as the function could.
-    #[inline(always)]
-    pub fn call_once<R>(body: impl FnOnce() -> R) -> R {
-        body()
-    }
-
-    /// Says which output a returned future has, as the function's signature did before its
-    /// body was wrapped (so that `?` inside an `async` block still infers).
-    #[inline(always)]
-    pub fn expect_output<O, F: ::core::future::Future<Output = O>>(future: F) -> F {
-        future
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_private_module_is_named_after_this_version() {
+        let version = env!("CARGO_PKG_VERSION").replace('.', "_");
+        assert_eq!(format!("__private_{version}"), "__private_0_1_0");
     }
 }

@@ -1,11 +1,10 @@
 //! Prometheus metrics beside the spans (cargo feature `metrics`).
 //!
 //! With the feature on, every db, cache and queue span the attributes record also records
-//! through the [`metrics`](https://docs.rs/metrics) facade, under the names of the reference
-//! service's Prometheus metrics, so its dashboards keep working. The metrics are recorded for
-//! every call, whether or not Sentry is on and whether or not the trace is sampled: they count
-//! traffic, spans sample it. Install any `metrics` recorder (for Prometheus,
-//! `metrics-exporter-prometheus`); without one, recording is a no-op.
+//! through the [`metrics`](https://docs.rs/metrics) facade, under the metric names below. The
+//! metrics are recorded for every call, whether or not Sentry is on and whether or not the trace
+//! is sampled: they count traffic, spans sample it. Install any `metrics` recorder (for
+//! Prometheus, `metrics-exporter-prometheus`); without one, recording is a no-op.
 //!
 //! | metric | kind | labels | recorded |
 //! |---|---|---|---|
@@ -27,58 +26,42 @@
 //! the number of series is bounded by construction. The attributes take them from their literal
 //! arguments: `table` and `operation` of `#[instrument_db_operation]` (a `query`/`query_param`
 //! without `table` is labelled `table="unknown"`, and its operation is the statement's first
-//! keyword when it is one of [`Operation`]'s, else `other`); `cache_name` of
-//! `#[instrument_cache_operation]` (default `"default"`); `destination` of the queue attributes.
+//! keyword when it is one of [`db::Operation`](crate::db::Operation)'s, else `other`);
+//! `cache_name` of `#[instrument_cache_operation]` (default `"default"`); `destination` of the
+//! queue attributes.
 //!
-//! # Counterparts of the reference's helpers
+//! # Where the metered entry points are
 //!
-//! The reference's `track_database_query`, `record_cache_hit`/`record_cache_miss`,
-//! `record_cache_set`, `record_cache_remove`, `track_queue_publish` and `track_queue_process`
-//! record a metric and emit a zero-length span after the operation. Here each takes the
-//! operation itself (a future), so the span covers its real latency:
-//!
-//! | reference | here |
-//! |---|---|
-//! | `with track_database_query(table, operation): ...` | [`track_database_query`]`(table, operation, future)` |
-//! | `record_cache_hit(..)` / `record_cache_miss(..)` | [`track_cache_get`]`(cache_name, key, future)`: hit or miss from the value read |
-//! | `record_cache_set(..)` | [`track_cache_set`]`(cache_name, key, future)` |
-//! | `record_cache_remove(..)` | [`track_cache_remove`]`(cache_name, key, future)` |
-//! | `track_queue_publish(..)` | [`track_queue_publish`]`(queue_name, system, \|headers\| future)` |
-//! | `track_queue_process(..)` | [`track_queue_process`]`(queue_name, system, &headers, future)` |
-//!
-//! Sync code uses the attributes, which record the same metrics. The futures of
+//! This module holds the metric names, the keys and the meter; each domain owns the functions
+//! that meter an operation of its own: [`db::track_database_query`](crate::db::track_database_query),
+//! [`cache::track_cache_get`](crate::cache::track_cache_get),
+//! [`cache::track_cache_set`](crate::cache::track_cache_set),
+//! [`cache::track_cache_remove`](crate::cache::track_cache_remove),
+//! [`queue::track_queue_publish`](crate::queue::track_queue_publish) and
+//! [`queue::track_queue_process`](crate::queue::track_queue_process), plus the futures of
 //! [`CacheTracker::read`](crate::cache::CacheTracker::read) and
-//! [`cache::Operation::run`](crate::cache::Operation::run) record the cache metrics too, under
-//! the tracker's [`name`](crate::cache::CacheTracker::name). The sync guards
-//! ([`CacheTracker::get`](crate::cache::CacheTracker::get), [`Query::start`], ...) and
-//! the other builders' futures ([`Query::run`], `Publish::run`, `Process::run`) record spans
-//! only: their names are not `'static`, so they cannot vouch for the labels.
+//! [`cache::Operation::run`](crate::cache::Operation::run). The sync guards and the other
+//! builders' futures (`db::Query::run`, `queue::Publish::run`, `queue::Process::run`) record
+//! spans only: their names are not `'static`, so they cannot vouch for the labels.
 //!
 //! ```
-//! use insights_runtime::db::Operation;
-//! use insights_runtime::metrics;
+//! use insights_runtime::db::{self, Operation};
 //!
 //! # async fn fetch_user(id: u64) -> Result<Option<String>, std::io::Error> { Ok(None) }
 //! # futures_executor::block_on(async {
-//! let user = metrics::track_database_query("users", Operation::Select, fetch_user(7)).await?;
+//! let user = db::track_database_query("users", Operation::Select, fetch_user(7)).await?;
 //! # assert!(user.is_none());
 //! # Ok::<(), std::io::Error>(()) }).unwrap();
 //! ```
 
-use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 #[doc(hidden)]
 pub use ::metrics::{Key, Label};
 use sentry::protocol::SpanStatus;
-
-use crate::cache::{self, CacheKeys, Kind, ReadOutcome};
-use crate::db::{Operation, Query};
-use crate::queue::{Carrier, Process, Publish, TraceHeaders};
-use crate::status::Outcome;
 
 /// `database_queries_total`.
 pub const DATABASE_QUERIES_TOTAL: &str = "database_queries_total";
@@ -101,48 +84,303 @@ pub const QUEUE_PROCESS_DURATION_SECONDS: &str = "queue_process_duration_seconds
 /// `queue_receive_latency_seconds`.
 pub const QUEUE_RECEIVE_LATENCY_SECONDS: &str = "queue_receive_latency_seconds";
 
-/// The `cache_name` of the attribute when none is given.
-pub const DEFAULT_CACHE_NAME: &str = "default";
-/// The `table` of a query whose table is not given.
-pub const UNKNOWN_TABLE: &str = "unknown";
-
-/// What a call is counted as.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Counted {
-    Query,
-    CacheGet,
-    CacheSet,
-    CacheRemove,
-    /// Flushes are spans but not metrics.
-    CacheOther,
-    Publish,
-    Process,
-}
-
-/// The labels of a call's metrics.
-#[derive(Debug, Clone, Copy)]
-enum Labels {
-    /// Keys the attribute built at compile time at its call site, one per slot of the kind
-    /// (below): nothing to allocate or hash per call.
-    Keys(&'static [Key]),
-    /// The table, cache or queue name, and a query's operation, given at run time.
-    Names(&'static str, &'static str),
-}
-
-// The slots of each kind's keys, in the order the attributes build them.
-const QUERY_COUNT: usize = 0;
-const QUERY_DURATION: usize = 1;
-const CACHE_HIT: usize = 0;
-const CACHE_MISS: usize = 1;
-const CACHE_WRITE: usize = 0;
-const PUBLISHED: usize = 0;
-const PROCESSED: [usize; 3] = [0, 1, 2];
-const PROCESS_DURATION: usize = 3;
-const RECEIVE_LATENCY: usize = 4;
-
-/// The statuses of `queue_messages_processed_total`, in slot order.
+/// The names of the labels, each written once.
 #[doc(hidden)]
-pub const PROCESS_STATUSES: [&str; 3] = ["ok", "error", "cancelled"];
+pub mod label {
+    /// `table` of the query metrics.
+    pub const TABLE: &str = "table";
+    /// `operation` of `database_queries_total`.
+    pub const OPERATION: &str = "operation";
+    /// `cache_name` of the cache metrics.
+    pub const CACHE_NAME: &str = "cache_name";
+    /// `queue_name` of the queue metrics.
+    pub const QUEUE_NAME: &str = "queue_name";
+    /// `status` of `queue_messages_processed_total`.
+    pub const STATUS: &str = "status";
+}
+
+/// How a message's handling ended, the `status` label of `queue_messages_processed_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProcessStatus {
+    /// The handler succeeded.
+    Ok,
+    /// The handler failed or panicked.
+    Error,
+    /// The handler's future was dropped before it completed.
+    Cancelled,
+}
+
+impl ProcessStatus {
+    /// The label value: `ok`, `error` or `cancelled`.
+    pub const fn label(self) -> &'static str {
+        match self {
+            ProcessStatus::Ok => "ok",
+            ProcessStatus::Error => "error",
+            ProcessStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// The keys of a query's metrics.
+#[doc(hidden)]
+#[derive(Debug, Clone)]
+pub struct QueryKeys {
+    /// `database_queries_total{table, operation}`.
+    pub count: Key,
+    /// `database_query_duration_seconds{table}`.
+    pub duration: Key,
+}
+
+/// The keys of a cache read's metrics.
+#[doc(hidden)]
+#[derive(Debug, Clone)]
+pub struct CacheReadKeys {
+    /// `cache_hits_total{cache_name}`.
+    pub hits: Key,
+    /// `cache_misses_total{cache_name}`.
+    pub misses: Key,
+}
+
+/// The key of a cache write's or removal's counter.
+#[doc(hidden)]
+#[derive(Debug, Clone)]
+pub struct CacheWriteKeys {
+    /// `cache_sets_total{cache_name}` or `cache_removes_total{cache_name}`.
+    pub written: Key,
+}
+
+/// The key of a publish's counter.
+#[doc(hidden)]
+#[derive(Debug, Clone)]
+pub struct PublishKeys {
+    /// `queue_messages_published_total{queue_name}`.
+    pub published: Key,
+}
+
+/// The keys of a handled message's metrics.
+#[doc(hidden)]
+#[derive(Debug, Clone)]
+pub struct ProcessKeys {
+    /// `queue_messages_processed_total{queue_name, status="ok"}`.
+    pub ok: Key,
+    /// `queue_messages_processed_total{queue_name, status="error"}`.
+    pub error: Key,
+    /// `queue_messages_processed_total{queue_name, status="cancelled"}`.
+    pub cancelled: Key,
+    /// `queue_process_duration_seconds{queue_name}`.
+    pub duration: Key,
+    /// `queue_receive_latency_seconds{queue_name}`.
+    pub latency: Key,
+}
+
+fn named(metric: &'static str, labels: &[(&'static str, &'static str)]) -> Key {
+    let labels: Vec<Label> = labels
+        .iter()
+        .map(|(k, v)| Label::from_static_parts(k, v))
+        .collect();
+    Key::from_parts(metric, labels)
+}
+
+impl QueryKeys {
+    /// The keys for `table` and `operation`, built at run time.
+    pub fn named(table: &'static str, operation: &'static str) -> Self {
+        QueryKeys {
+            count: named(
+                DATABASE_QUERIES_TOTAL,
+                &[(label::TABLE, table), (label::OPERATION, operation)],
+            ),
+            duration: named(DATABASE_QUERY_DURATION_SECONDS, &[(label::TABLE, table)]),
+        }
+    }
+}
+
+impl CacheReadKeys {
+    /// The keys for `cache_name`, built at run time.
+    pub fn named(cache_name: &'static str) -> Self {
+        CacheReadKeys {
+            hits: named(CACHE_HITS_TOTAL, &[(label::CACHE_NAME, cache_name)]),
+            misses: named(CACHE_MISSES_TOTAL, &[(label::CACHE_NAME, cache_name)]),
+        }
+    }
+}
+
+impl CacheWriteKeys {
+    /// The key of `cache_sets_total` for `cache_name`, built at run time.
+    pub fn sets(cache_name: &'static str) -> Self {
+        CacheWriteKeys {
+            written: named(CACHE_SETS_TOTAL, &[(label::CACHE_NAME, cache_name)]),
+        }
+    }
+
+    /// The key of `cache_removes_total` for `cache_name`, built at run time.
+    pub fn removes(cache_name: &'static str) -> Self {
+        CacheWriteKeys {
+            written: named(CACHE_REMOVES_TOTAL, &[(label::CACHE_NAME, cache_name)]),
+        }
+    }
+}
+
+impl PublishKeys {
+    /// The key for `queue_name`, built at run time.
+    pub fn named(queue_name: &'static str) -> Self {
+        PublishKeys {
+            published: named(
+                QUEUE_MESSAGES_PUBLISHED_TOTAL,
+                &[(label::QUEUE_NAME, queue_name)],
+            ),
+        }
+    }
+}
+
+impl ProcessKeys {
+    /// The keys for `queue_name`, built at run time.
+    pub fn named(queue_name: &'static str) -> Self {
+        let processed = |status: ProcessStatus| {
+            named(
+                QUEUE_MESSAGES_PROCESSED_TOTAL,
+                &[
+                    (label::QUEUE_NAME, queue_name),
+                    (label::STATUS, status.label()),
+                ],
+            )
+        };
+        ProcessKeys {
+            ok: processed(ProcessStatus::Ok),
+            error: processed(ProcessStatus::Error),
+            cancelled: processed(ProcessStatus::Cancelled),
+            duration: named(
+                QUEUE_PROCESS_DURATION_SECONDS,
+                &[(label::QUEUE_NAME, queue_name)],
+            ),
+            latency: named(
+                QUEUE_RECEIVE_LATENCY_SECONDS,
+                &[(label::QUEUE_NAME, queue_name)],
+            ),
+        }
+    }
+
+    /// The counter of `status`.
+    pub fn processed(&self, status: ProcessStatus) -> &Key {
+        match status {
+            ProcessStatus::Ok => &self.ok,
+            ProcessStatus::Error => &self.error,
+            ProcessStatus::Cancelled => &self.cancelled,
+        }
+    }
+}
+
+// The attributes build a call site's keys as statics, so that no call allocates or hashes them.
+// These macros are the one place that knows which metric and labels each key has; the
+// attributes pass only their literal names.
+
+/// `&'static QueryKeys` for a literal table and operation label.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __insights_query_keys {
+    ($table:expr, $operation:expr) => {{
+        use $crate::metrics::{label, Key, Label, QueryKeys};
+        static COUNT: [Label; 2] = [
+            Label::from_static_parts(label::TABLE, $table),
+            Label::from_static_parts(label::OPERATION, $operation),
+        ];
+        static TABLE: [Label; 1] = [Label::from_static_parts(label::TABLE, $table)];
+        static KEYS: QueryKeys = QueryKeys {
+            count: Key::from_static_parts($crate::metrics::DATABASE_QUERIES_TOTAL, &COUNT),
+            duration: Key::from_static_parts(
+                $crate::metrics::DATABASE_QUERY_DURATION_SECONDS,
+                &TABLE,
+            ),
+        };
+        &KEYS
+    }};
+}
+
+/// `&'static CacheReadKeys` for a literal cache name.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __insights_cache_read_keys {
+    ($name:expr) => {{
+        use $crate::metrics::{label, CacheReadKeys, Key, Label};
+        static NAME: [Label; 1] = [Label::from_static_parts(label::CACHE_NAME, $name)];
+        static KEYS: CacheReadKeys = CacheReadKeys {
+            hits: Key::from_static_parts($crate::metrics::CACHE_HITS_TOTAL, &NAME),
+            misses: Key::from_static_parts($crate::metrics::CACHE_MISSES_TOTAL, &NAME),
+        };
+        &KEYS
+    }};
+}
+
+/// `&'static CacheWriteKeys` of `cache_sets_total` (`set`) or `cache_removes_total`
+/// (`remove`) for a literal cache name.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __insights_cache_write_keys {
+    (set, $name:expr) => {
+        $crate::__insights_cache_write_keys!(@ $crate::metrics::CACHE_SETS_TOTAL, $name)
+    };
+    (remove, $name:expr) => {
+        $crate::__insights_cache_write_keys!(@ $crate::metrics::CACHE_REMOVES_TOTAL, $name)
+    };
+    (@ $metric:expr, $name:expr) => {{
+        use $crate::metrics::{label, CacheWriteKeys, Key, Label};
+        static NAME: [Label; 1] = [Label::from_static_parts(label::CACHE_NAME, $name)];
+        static KEYS: CacheWriteKeys = CacheWriteKeys {
+            written: Key::from_static_parts($metric, &NAME),
+        };
+        &KEYS
+    }};
+}
+
+/// `&'static PublishKeys` for a literal queue name.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __insights_publish_keys {
+    ($queue:expr) => {{
+        use $crate::metrics::{label, Key, Label, PublishKeys};
+        static QUEUE: [Label; 1] = [Label::from_static_parts(label::QUEUE_NAME, $queue)];
+        static KEYS: PublishKeys = PublishKeys {
+            published: Key::from_static_parts(
+                $crate::metrics::QUEUE_MESSAGES_PUBLISHED_TOTAL,
+                &QUEUE,
+            ),
+        };
+        &KEYS
+    }};
+}
+
+/// `&'static ProcessKeys` for a literal queue name.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __insights_process_keys {
+    ($queue:expr) => {{
+        use $crate::metrics::{label, Key, Label, ProcessKeys, ProcessStatus};
+        static QUEUE: [Label; 1] = [Label::from_static_parts(label::QUEUE_NAME, $queue)];
+        static OK: [Label; 2] = [
+            Label::from_static_parts(label::QUEUE_NAME, $queue),
+            Label::from_static_parts(label::STATUS, ProcessStatus::Ok.label()),
+        ];
+        static ERROR: [Label; 2] = [
+            Label::from_static_parts(label::QUEUE_NAME, $queue),
+            Label::from_static_parts(label::STATUS, ProcessStatus::Error.label()),
+        ];
+        static CANCELLED: [Label; 2] = [
+            Label::from_static_parts(label::QUEUE_NAME, $queue),
+            Label::from_static_parts(label::STATUS, ProcessStatus::Cancelled.label()),
+        ];
+        const PROCESSED: &str = $crate::metrics::QUEUE_MESSAGES_PROCESSED_TOTAL;
+        static KEYS: ProcessKeys = ProcessKeys {
+            ok: Key::from_static_parts(PROCESSED, &OK),
+            error: Key::from_static_parts(PROCESSED, &ERROR),
+            cancelled: Key::from_static_parts(PROCESSED, &CANCELLED),
+            duration: Key::from_static_parts(
+                $crate::metrics::QUEUE_PROCESS_DURATION_SECONDS,
+                &QUEUE,
+            ),
+            latency: Key::from_static_parts($crate::metrics::QUEUE_RECEIVE_LATENCY_SECONDS, &QUEUE),
+        };
+        &KEYS
+    }};
+}
 
 static METADATA: ::metrics::Metadata<'static> =
     ::metrics::Metadata::new(module_path!(), ::metrics::Level::INFO, Some(module_path!()));
@@ -174,6 +412,46 @@ impl Verdict {
             hit: None,
         }
     }
+
+    /// The verdict of a cache read: found (`Some(true)`), not found (`Some(false)`) or failed
+    /// (`None`).
+    #[inline]
+    pub fn of_read(hit: Option<bool>) -> Self {
+        Verdict {
+            ok: hit.is_some(),
+            hit,
+        }
+    }
+}
+
+/// Keys made at the call site (statics) or from names at run time.
+#[derive(Debug)]
+enum Keys<T: 'static> {
+    Site(&'static T),
+    Named(Box<T>),
+}
+
+impl<T> std::ops::Deref for Keys<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        match self {
+            Keys::Site(keys) => keys,
+            Keys::Named(keys) => keys,
+        }
+    }
+}
+
+/// What a meter records, with its keys.
+#[derive(Debug)]
+enum Measured {
+    /// Nothing (a cache flush).
+    Nothing,
+    Query(Keys<QueryKeys>),
+    CacheRead(Keys<CacheReadKeys>),
+    CacheWrite(Keys<CacheWriteKeys>),
+    Publish(Keys<PublishKeys>),
+    Process(Keys<ProcessKeys>),
 }
 
 /// Times one call and records its metrics when it ends.
@@ -185,97 +463,101 @@ impl Verdict {
 #[must_use]
 #[derive(Debug)]
 pub struct Meter {
-    kind: Counted,
-    labels: Labels,
+    measured: Measured,
     started: Option<Instant>,
     done: bool,
 }
 
-fn cache_kind(kind: Kind) -> Counted {
-    match kind {
-        Kind::Get => Counted::CacheGet,
-        Kind::Put => Counted::CacheSet,
-        Kind::Remove => Counted::CacheRemove,
-        Kind::Flush => Counted::CacheOther,
-    }
-}
-
 impl Meter {
-    fn new(kind: Counted, labels: Labels) -> Self {
-        let timed = matches!(kind, Counted::Query | Counted::Process);
+    fn new(measured: Measured) -> Self {
+        let timed = matches!(measured, Measured::Query(_) | Measured::Process(_));
         Meter {
-            kind,
-            labels,
+            measured,
             started: timed.then(Instant::now),
             done: false,
         }
     }
 
+    /// A meter that records nothing.
+    #[inline]
+    pub fn nothing() -> Self {
+        Self::new(Measured::Nothing)
+    }
+
+    /// A query, with its call site's keys.
+    #[inline]
+    pub fn query(keys: &'static QueryKeys) -> Self {
+        Self::new(Measured::Query(Keys::Site(keys)))
+    }
+
     /// A query on `table` (`UNKNOWN_TABLE` when not known); `operation` is lower case.
     #[inline]
-    pub fn query(table: &'static str, operation: &'static str) -> Self {
-        Self::new(Counted::Query, Labels::Names(table, operation))
+    pub fn query_named(table: &'static str, operation: &'static str) -> Self {
+        Self::new(Measured::Query(Keys::Named(Box::new(QueryKeys::named(
+            table, operation,
+        )))))
     }
 
-    /// A query, with its `[database_queries_total, database_query_duration_seconds]` keys.
+    /// A cache read, with its call site's keys.
     #[inline]
-    pub fn query_keys(keys: &'static [Key; 2]) -> Self {
-        Self::new(Counted::Query, Labels::Keys(keys))
+    pub fn cache_read(keys: &'static CacheReadKeys) -> Self {
+        Self::new(Measured::CacheRead(Keys::Site(keys)))
     }
 
-    /// A query whose operation is read from the statement's first keyword.
+    /// A cache read on `cache_name`.
     #[inline]
-    pub fn query_sql(table: &'static str, sql: &str) -> Self {
-        Self::query(table, operation_of(sql))
+    pub fn cache_read_named(cache_name: &'static str) -> Self {
+        Self::new(Measured::CacheRead(Keys::Named(Box::new(
+            CacheReadKeys::named(cache_name),
+        ))))
     }
 
-    /// A cache operation of `kind` on `cache_name`.
+    /// A cache write or removal, with its call site's key.
     #[inline]
-    pub fn cache(kind: Kind, cache_name: &'static str) -> Self {
-        Self::new(cache_kind(kind), Labels::Names(cache_name, ""))
+    pub fn cache_write(keys: &'static CacheWriteKeys) -> Self {
+        Self::new(Measured::CacheWrite(Keys::Site(keys)))
     }
 
-    /// A cache operation of `kind`, with its keys: `[hits, misses]` for a read, the one
-    /// counter of a put or remove, none for a flush.
+    /// A cache write or removal, with a key made at run time.
     #[inline]
-    pub fn cache_keys(kind: Kind, keys: &'static [Key]) -> Self {
-        Self::new(cache_kind(kind), Labels::Keys(keys))
+    pub fn cache_write_named(keys: CacheWriteKeys) -> Self {
+        Self::new(Measured::CacheWrite(Keys::Named(Box::new(keys))))
+    }
+
+    /// A message published, with its call site's key.
+    #[inline]
+    pub fn publish(keys: &'static PublishKeys) -> Self {
+        Self::new(Measured::Publish(Keys::Site(keys)))
     }
 
     /// A message published to `queue_name`.
     #[inline]
-    pub fn publish(queue_name: &'static str) -> Self {
-        Self::new(Counted::Publish, Labels::Names(queue_name, ""))
+    pub fn publish_named(queue_name: &'static str) -> Self {
+        Self::new(Measured::Publish(Keys::Named(Box::new(
+            PublishKeys::named(queue_name),
+        ))))
     }
 
-    /// A message published, with its `queue_messages_published_total` key.
+    /// A message being handled, with its call site's keys.
     #[inline]
-    pub fn publish_keys(keys: &'static [Key; 1]) -> Self {
-        Self::new(Counted::Publish, Labels::Keys(keys))
+    pub fn process(keys: &'static ProcessKeys) -> Self {
+        Self::new(Measured::Process(Keys::Site(keys)))
     }
 
-    /// A message from `queue_name` being handled; its receive latency is recorded now, from
-    /// the enqueue time in `headers`.
+    /// A message from `queue_name` being handled.
     #[inline]
-    pub fn process<C: Carrier + ?Sized>(queue_name: &'static str, headers: Option<&C>) -> Self {
-        Self::new(Counted::Process, Labels::Names(queue_name, "")).received(headers)
+    pub fn process_named(queue_name: &'static str) -> Self {
+        Self::new(Measured::Process(Keys::Named(Box::new(
+            ProcessKeys::named(queue_name),
+        ))))
     }
 
-    /// As [`process`](Self::process), with its keys: processed with each of
-    /// [`PROCESS_STATUSES`], then the process duration, then the receive latency.
+    /// Records how long the message being handled spent in the queue (nothing for `None`, or
+    /// for a meter of anything but a handled message).
     #[inline]
-    pub fn process_keys<C: Carrier + ?Sized>(keys: &'static [Key; 5], headers: Option<&C>) -> Self {
-        Self::new(Counted::Process, Labels::Keys(keys)).received(headers)
-    }
-
-    fn received<C: Carrier + ?Sized>(self, headers: Option<&C>) -> Self {
-        if let Some(enqueued) = headers.and_then(crate::queue::enqueued_at) {
-            let latency = SystemTime::now()
-                .duration_since(enqueued)
-                .unwrap_or(Duration::ZERO);
-            if let Some(key) = self.key(RECEIVE_LATENCY) {
-                observe(&key, latency.as_secs_f64());
-            }
+    pub fn received(self, latency: Option<Duration>) -> Self {
+        if let (Measured::Process(keys), Some(latency)) = (&self.measured, latency) {
+            observe(&keys.latency, latency.as_secs_f64());
         }
         self
     }
@@ -284,85 +566,33 @@ impl Meter {
     #[inline]
     pub fn finish(mut self, verdict: Verdict) {
         self.done = true;
-        self.record(usize::from(!verdict.ok), verdict);
-    }
-
-    /// The key in `slot`: the call site's, or one made from the names.
-    fn key(&self, slot: usize) -> Option<Cow<'static, Key>> {
-        match self.labels {
-            Labels::Keys(keys) => keys.get(slot).map(Cow::Borrowed),
-            Labels::Names(name, operation) => self.named_key(slot, name, operation).map(Cow::Owned),
-        }
-    }
-
-    fn named_key(&self, slot: usize, name: &'static str, operation: &'static str) -> Option<Key> {
-        let label = |key: &'static str, value: &'static str| Label::from_static_parts(key, value);
-        let (metric, labels) = match (self.kind, slot) {
-            (Counted::Query, QUERY_COUNT) => (
-                DATABASE_QUERIES_TOTAL,
-                vec![label("table", name), label("operation", operation)],
-            ),
-            (Counted::Query, _) => (DATABASE_QUERY_DURATION_SECONDS, vec![label("table", name)]),
-            (Counted::CacheGet, CACHE_HIT) => (CACHE_HITS_TOTAL, vec![label("cache_name", name)]),
-            (Counted::CacheGet, _) => (CACHE_MISSES_TOTAL, vec![label("cache_name", name)]),
-            (Counted::CacheSet, _) => (CACHE_SETS_TOTAL, vec![label("cache_name", name)]),
-            (Counted::CacheRemove, _) => (CACHE_REMOVES_TOTAL, vec![label("cache_name", name)]),
-            (Counted::CacheOther, _) => return None,
-            (Counted::Publish, _) => (
-                QUEUE_MESSAGES_PUBLISHED_TOTAL,
-                vec![label("queue_name", name)],
-            ),
-            (Counted::Process, PROCESS_DURATION) => (
-                QUEUE_PROCESS_DURATION_SECONDS,
-                vec![label("queue_name", name)],
-            ),
-            (Counted::Process, RECEIVE_LATENCY) => (
-                QUEUE_RECEIVE_LATENCY_SECONDS,
-                vec![label("queue_name", name)],
-            ),
-            (Counted::Process, status) => (
-                QUEUE_MESSAGES_PROCESSED_TOTAL,
-                vec![
-                    label("queue_name", name),
-                    label("status", PROCESS_STATUSES.get(status).copied()?),
-                ],
-            ),
+        let status = if verdict.ok {
+            ProcessStatus::Ok
+        } else {
+            ProcessStatus::Error
         };
-        Some(Key::from_parts(metric, labels))
+        self.record(status, verdict);
     }
 
-    /// Records the metrics; `status` is the index of the outcome in [`PROCESS_STATUSES`].
-    fn record(&self, status: usize, verdict: Verdict) {
+    fn record(&self, status: ProcessStatus, verdict: Verdict) {
         let elapsed = || self.started.map_or(0.0, |t| t.elapsed().as_secs_f64());
-        let count_slot = |slot| {
-            if let Some(key) = self.key(slot) {
-                count(&key);
+        match &self.measured {
+            Measured::Query(keys) => {
+                count(&keys.count);
+                observe(&keys.duration, elapsed());
             }
-        };
-        let observe_slot = |slot, value| {
-            if let Some(key) = self.key(slot) {
-                observe(&key, value);
-            }
-        };
-        match self.kind {
-            Counted::Query => {
-                count_slot(QUERY_COUNT);
-                observe_slot(QUERY_DURATION, elapsed());
-            }
-            Counted::CacheGet => match verdict.hit {
-                Some(true) => count_slot(CACHE_HIT),
-                Some(false) => count_slot(CACHE_MISS),
+            Measured::CacheRead(keys) => match verdict.hit {
+                Some(true) => count(&keys.hits),
+                Some(false) => count(&keys.misses),
                 None => {}
             },
-            Counted::CacheSet | Counted::CacheRemove if verdict.ok => count_slot(CACHE_WRITE),
-            Counted::Publish if verdict.ok => count_slot(PUBLISHED),
-            Counted::Process => {
-                if let Some(&slot) = PROCESSED.get(status) {
-                    count_slot(slot);
-                }
-                observe_slot(PROCESS_DURATION, elapsed());
+            Measured::CacheWrite(keys) if verdict.ok => count(&keys.written),
+            Measured::Publish(keys) if verdict.ok => count(&keys.published),
+            Measured::Process(keys) => {
+                count(keys.processed(status));
+                observe(&keys.duration, elapsed());
             }
-            Counted::CacheSet | Counted::CacheRemove | Counted::Publish | Counted::CacheOther => {}
+            Measured::CacheWrite(_) | Measured::Publish(_) | Measured::Nothing => {}
         }
     }
 }
@@ -370,8 +600,11 @@ impl Meter {
 impl Drop for Meter {
     fn drop(&mut self) {
         if !self.done {
-            // `error` for a panic, `cancelled` for a future dropped before it completed.
-            let status = if std::thread::panicking() { 1 } else { 2 };
+            let status = if std::thread::panicking() {
+                ProcessStatus::Error
+            } else {
+                ProcessStatus::Cancelled
+            };
             self.record(
                 status,
                 Verdict {
@@ -383,28 +616,17 @@ impl Drop for Meter {
     }
 }
 
-/// The lower-case operation of a statement, from its first keyword: one of [`Operation`]'s,
-/// or `other`.
-fn operation_of(sql: &str) -> &'static str {
-    let first = sql
-        .trim_start()
-        .split(|c: char| !c.is_ascii_alphabetic())
-        .next()
-        .unwrap_or("");
-    match Operation::from_name(first) {
-        Some(operation) => operation.name(),
-        None => "other",
+pin_project_lite::pin_project! {
+    /// A future whose metrics are recorded when it completes (or is dropped).
+    #[doc(hidden)]
+    #[must_use = "futures do nothing unless polled"]
+    #[derive(Debug)]
+    pub struct Metered<F, V> {
+        #[pin]
+        inner: F,
+        meter: Option<Meter>,
+        verdict: Option<V>,
     }
-}
-
-/// A future whose metrics are recorded when it completes (or is dropped).
-#[doc(hidden)]
-#[must_use = "futures do nothing unless polled"]
-#[derive(Debug)]
-pub struct Metered<F, V> {
-    inner: F,
-    meter: Option<Meter>,
-    verdict: Option<V>,
 }
 
 impl<F, V> Metered<F, V>
@@ -432,11 +654,8 @@ where
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        // SAFETY: `inner` is structurally pinned (never moved out, and no `Unpin` impl is
-        // written by hand); `meter` and `verdict` are not pinned.
-        let this = unsafe { self.get_unchecked_mut() };
-        let inner = unsafe { Pin::new_unchecked(&mut this.inner) };
-        let poll = inner.poll(cx);
+        let this = self.project();
+        let poll = this.inner.poll(cx);
         if let Poll::Ready(output) = &poll {
             if let (Some(meter), Some(verdict)) = (this.meter.take(), this.verdict.take()) {
                 meter.finish(verdict(output));
@@ -444,130 +663,4 @@ where
         }
         poll
     }
-}
-
-fn verdict_of<T: Outcome + ?Sized>(output: &T) -> Verdict {
-    Verdict::of_status(output.status())
-}
-
-/// Runs a query (`future`) under a `db` span described by a statement for `operation` on
-/// `table`, and counts and times it in `database_queries_total` and
-/// `database_query_duration_seconds`, failed or not. The reference's
-/// `track_database_query(table, operation)`.
-///
-/// For a span with the query's own SQL, put the metric around [`Query::run`] yourself or use
-/// `#[instrument_db_operation(query = "..", table = "..")]`.
-pub fn track_database_query<F>(
-    table: &'static str,
-    operation: Operation,
-    future: F,
-) -> impl Future<Output = F::Output>
-where
-    F: Future,
-    F::Output: Outcome,
-{
-    let meter = Meter::query(table, operation.name());
-    let span = Query::table_operation(table, operation).run(future);
-    Metered::new(span, meter, verdict_of::<F::Output>)
-}
-
-/// Runs a cache read (`future`) under a `cache.get` span and counts a hit or a miss on
-/// `cache_name` from the value it returns (see [`ReadOutcome`]). The reference's
-/// `record_cache_hit` and `record_cache_miss`, decided by the value rather than by the caller.
-///
-/// ```
-/// use insights_runtime::metrics;
-///
-/// # futures_executor::block_on(async {
-/// let value: Option<Vec<u8>> =
-///     metrics::track_cache_get("sessions", "session:42", async { None }).await;
-/// assert!(value.is_none()); // counted in cache_misses_total{cache_name="sessions"}
-/// # });
-/// ```
-pub fn track_cache_get<K, F>(
-    cache_name: &'static str,
-    key: &K,
-    future: F,
-) -> impl Future<Output = F::Output>
-where
-    K: CacheKeys + ?Sized,
-    F: Future,
-    F::Output: ReadOutcome,
-{
-    cache::Operation::new(Kind::Get, Some(key))
-        .cache_name(cache_name)
-        .read(future)
-}
-
-/// Runs a cache write (`future`) under a `cache.put` span and counts it in
-/// `cache_sets_total` when it succeeds. The reference's `record_cache_set`.
-pub fn track_cache_set<K, F>(
-    cache_name: &'static str,
-    key: &K,
-    future: F,
-) -> impl Future<Output = F::Output>
-where
-    K: CacheKeys + ?Sized,
-    F: Future,
-    F::Output: Outcome,
-{
-    cache::Operation::new(Kind::Put, Some(key))
-        .cache_name(cache_name)
-        .run(future)
-}
-
-/// Runs a cache removal (`future`) under a `cache.remove` span and counts it in
-/// `cache_removes_total` when it succeeds. The reference's `record_cache_remove`.
-pub fn track_cache_remove<K, F>(
-    cache_name: &'static str,
-    key: &K,
-    future: F,
-) -> impl Future<Output = F::Output>
-where
-    K: CacheKeys + ?Sized,
-    F: Future,
-    F::Output: Outcome,
-{
-    cache::Operation::new(Kind::Remove, Some(key))
-        .cache_name(cache_name)
-        .run(future)
-}
-
-/// Publishes a message under a `queue.publish` span and counts it in
-/// `queue_messages_published_total` when it succeeds. `publish` builds the sending future from
-/// the trace headers to put in the message (none when Sentry is off or no span is current).
-/// The reference's `track_queue_publish`.
-pub fn track_queue_publish<F, B>(
-    queue_name: &'static str,
-    system: &str,
-    publish: B,
-) -> impl Future<Output = F::Output>
-where
-    B: FnOnce(Option<&TraceHeaders>) -> F,
-    F: Future,
-    F::Output: Outcome,
-{
-    let meter = Meter::publish(queue_name);
-    let span = Publish::new(queue_name, system).run(publish);
-    Metered::new(span, meter, verdict_of::<F::Output>)
-}
-
-/// Handles a message under a `queue.process` span in a transaction continuing the
-/// producer's trace (from `headers`), and records `queue_messages_processed_total`,
-/// `queue_process_duration_seconds` and `queue_receive_latency_seconds`. The reference's
-/// `track_queue_process`.
-pub fn track_queue_process<C, F>(
-    queue_name: &'static str,
-    system: &str,
-    headers: &C,
-    future: F,
-) -> impl Future<Output = F::Output>
-where
-    C: Carrier + ?Sized,
-    F: Future,
-    F::Output: Outcome,
-{
-    let meter = Meter::process(queue_name, Some(headers));
-    let span = Process::new(queue_name, system, Some(headers)).run(future);
-    Metered::new(span, meter, verdict_of::<F::Output>)
 }

@@ -17,7 +17,7 @@
 //!
 //! | variable | meaning | default |
 //! |---|---|---|
-//! | `SENTRY_DSN` | where to send; unset or empty: Sentry is off and the program runs as usual | unset |
+//! | `SENTRY_DSN` | where to send; unset or empty: span trees are printed to the console in `development` and Sentry is off elsewhere (see [`Settings::console_without_dsn`]); the program runs as usual either way | unset |
 //! | `SENTRY_ENVIRONMENT` | `environment` | `development` |
 //! | `SENTRY_RELEASE` | `release` | the crate name and version given to [`Settings::from_env`] |
 //! | `SENTRY_TRACES_SAMPLE_RATE` | share of traces recorded, `0` to `1` | `1.0` in `development`, `0.1` elsewhere |
@@ -71,7 +71,8 @@ pub struct Settings {
     rules: Vec<(String, f32)>,
     scrubber: Scrubber,
     expected_errors: Vec<String>,
-    console_without_dsn: bool,
+    /// `None`: print when the environment is `development`.
+    console_without_dsn: Option<bool>,
 }
 
 /// A setting whose value cannot be used.
@@ -108,7 +109,7 @@ impl Settings {
             rules: Vec::new(),
             scrubber: Scrubber::default(),
             expected_errors: Vec::new(),
-            console_without_dsn: false,
+            console_without_dsn: None,
         }
     }
 
@@ -245,11 +246,33 @@ impl Settings {
         self
     }
 
-    /// Without a DSN, prints spans to the console ([`crate::console`]) instead of turning
-    /// Sentry off. For development.
+    /// Whether, without a DSN, [`init`] prints each finished transaction to the console as a
+    /// span tree ([`crate::console`]) instead of turning Sentry off.
+    ///
+    /// By default it prints when the environment is `development` (the default environment,
+    /// when `SENTRY_ENVIRONMENT` is not set), so that a service run on a laptop shows its spans,
+    /// and turns Sentry off in any other environment, so that a deployed service without a DSN
+    /// records nothing and prints nothing.
+    ///
+    /// ```
+    /// use insights_runtime::setup::Settings;
+    ///
+    /// assert!(Settings::new("shop@1.0.0").prints_without_dsn());
+    /// let mut production = Settings::new("shop@1.0.0");
+    /// production.environment = "production".to_owned();
+    /// assert!(!production.prints_without_dsn());
+    /// assert!(production.console_without_dsn(true).prints_without_dsn());
+    /// ```
     pub fn console_without_dsn(mut self, on: bool) -> Self {
-        self.console_without_dsn = on;
+        self.console_without_dsn = Some(on);
         self
+    }
+
+    /// Whether [`init`] prints to the console when no DSN is set (see
+    /// [`console_without_dsn`](Self::console_without_dsn)).
+    pub fn prints_without_dsn(&self) -> bool {
+        self.console_without_dsn
+            .unwrap_or(self.environment == "development")
     }
 
     /// The `sentry` client options these settings make: sampling, the scrubbing `before_send`
@@ -358,7 +381,7 @@ pub fn init_with(
     settings: Settings,
     configure: impl FnOnce(ClientOptions) -> ClientOptions,
 ) -> InitGuard {
-    if settings.dsn.is_none() && !settings.console_without_dsn {
+    if settings.dsn.is_none() && !settings.prints_without_dsn() {
         return InitGuard {
             client: None,
             flush_timeout: settings.flush_timeout,
@@ -370,27 +393,31 @@ pub fn init_with(
         options.dsn = console.dsn;
         options.transport = console.transport;
     }
-    let mut options = configure(options);
-    let scrubber = Arc::new(settings.scrubber.clone());
+    let options = configure(options);
+    let options = with_transport(options, Arc::new(settings.scrubber.clone()));
+    InitGuard {
+        client: Some(sentry::init(options)),
+        flush_timeout: settings.flush_timeout,
+    }
+}
+
+/// The client options with their transport in place and `sentry`'s defaults applied: the
+/// runtime's own transport when the application gave none (it scrubs on its own thread), or
+/// any other transport wrapped in the scrubber.
+fn with_transport(options: ClientOptions, scrubber: Arc<Scrubber>) -> ClientOptions {
     // Before `apply_defaults`, which would put `sentry`'s own HTTP transport in the empty slot.
-    // This transport scrubs on its own thread, so it is not wrapped.
     #[cfg(feature = "transport")]
     if options.transport.is_none() && options.dsn.is_some() {
         let factory = crate::transport::HttpTransportFactory::new()
             .scrubber(scrubber)
             .debug(options.debug);
+        let mut options = options;
         options.transport = Some(Arc::new(factory));
-        return InitGuard {
-            client: Some(sentry::init(sentry::apply_defaults(options))),
-            flush_timeout: settings.flush_timeout,
-        };
+        return sentry::apply_defaults(options);
     }
     let mut options = sentry::apply_defaults(options);
     options.transport = options
         .transport
         .map(|inner| Arc::new(ScrubbingFactory::new(inner, scrubber)) as Arc<dyn TransportFactory>);
-    InitGuard {
-        client: Some(sentry::init(options)),
-        flush_timeout: settings.flush_timeout,
-    }
+    options
 }

@@ -107,7 +107,7 @@ pub(crate) enum Root<'a> {
 /// `sentry`'s `is_sampled` is deprecated because a span's sampling may in future be decided
 /// later than its parent's; today it is exact (true only when the transaction will be sent) and
 /// it is the one check that does not cost a whole span.
-#[allow(deprecated)]
+#[allow(deprecated, reason = "`is_sampled` is exact today; see above")]
 #[inline]
 pub(crate) fn open(
     hub: &Hub,

@@ -49,37 +49,3 @@ impl Outcome for () {
         SpanStatus::Ok
     }
 }
-
-// The attributes cannot see through type aliases, and need a status for every return type, so
-// they ask by method resolution instead of by syntax ("autoref specialisation"): for
-// `(&Probe(&value)).__insights_status()` the compiler first looks for a method taking
-// `&Probe<T>`, which exists only when `T` is a `Result`; failing that it borrows once more and
-// finds the catch-all on `&&Probe<T>`.
-
-/// Wraps a returned value for status detection.
-#[doc(hidden)]
-pub struct Probe<'a, T: ?Sized>(pub &'a T);
-
-#[doc(hidden)]
-pub trait ResultProbe {
-    fn __insights_status(&self) -> SpanStatus;
-}
-
-impl<T, E> ResultProbe for Probe<'_, Result<T, E>> {
-    #[inline]
-    fn __insights_status(&self) -> SpanStatus {
-        self.0.status()
-    }
-}
-
-#[doc(hidden)]
-pub trait AnyProbe {
-    fn __insights_status(&self) -> SpanStatus;
-}
-
-impl<T: ?Sized> AnyProbe for &Probe<'_, T> {
-    #[inline]
-    fn __insights_status(&self) -> SpanStatus {
-        SpanStatus::Ok
-    }
-}

@@ -361,7 +361,7 @@ struct Worker {
 
 /// What an attempt to send tells about Sentry's reachability.
 #[derive(Debug, PartialEq, Eq)]
-enum Outcome {
+enum Reach {
     Reached,
     Unreachable,
 }
@@ -407,11 +407,11 @@ impl Worker {
             return;
         }
         match self.post(&body, &envelope) {
-            Outcome::Reached => {
+            Reach::Reached => {
                 self.failures = 0;
                 self.gate.open();
             }
-            Outcome::Unreachable => {
+            Reach::Unreachable => {
                 self.failures = self.failures.saturating_add(1);
                 let pause = self.backoff.pause(self.failures);
                 if !pause.is_zero() {
@@ -450,7 +450,7 @@ impl Worker {
         ))
     }
 
-    fn post(&mut self, body: &[u8], envelope: &Envelope) -> Outcome {
+    fn post(&mut self, body: &[u8], envelope: &Envelope) -> Reach {
         let sent = self
             .agent
             .post(&self.url)
@@ -468,7 +468,7 @@ impl Worker {
                 }
                 self.recorder
                     .record_lost_data(envelope, Reason::NetworkError);
-                return Outcome::Unreachable;
+                return Reach::Unreachable;
             }
         };
         let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok());
@@ -494,8 +494,8 @@ impl Worker {
             self.recorder.record_lost_data(envelope, Reason::SendError);
         }
         match status {
-            502..=504 => Outcome::Unreachable,
-            _ => Outcome::Reached,
+            502..=504 => Reach::Unreachable,
+            _ => Reach::Reached,
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Shared test helpers: run code under sentry's in-process test transport and read back what a
 //! user would see in Sentry.
-#![allow(dead_code)]
+#![allow(dead_code, reason = "each test crate uses only some of the helpers")]
 
 use sentry::protocol::{Context, EnvelopeItem, Span, SpanId, TraceContext, Transaction};
 use sentry::{ClientOptions, TransactionContext};

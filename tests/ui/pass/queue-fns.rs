@@ -70,7 +70,7 @@ fn process_bare() -> Result<(), String> {
     message_id_param = "id",
     body_param = "body",
     retry_count_param = "attempt",
-    name = "order worker"
+    transaction = "order worker"
 )]
 fn process_all(
     headers: &HashMap<String, String>,

@@ -1,0 +1,136 @@
+//! Message headers: where the trace is read from and written to.
+
+use std::collections::{BTreeMap, HashMap};
+
+/// Message headers a trace can be read from.
+///
+/// Implemented for `HashMap<String, String>`, `BTreeMap<String, String>`,
+/// `Vec<(String, String)>`, `[(&str, &str)]` and, with the `http` feature, `http::HeaderMap`.
+/// For a broker's own header type, a few lines:
+///
+/// ```
+/// use insights_runtime::queue::Carrier;
+///
+/// struct Properties(Vec<(String, Vec<u8>)>);
+///
+/// impl Carrier for Properties {
+///     fn header(&self, name: &str) -> Option<&str> {
+///         self.0
+///             .iter()
+///             .find(|(k, _)| k.eq_ignore_ascii_case(name))
+///             .and_then(|(_, v)| std::str::from_utf8(v).ok())
+///     }
+/// }
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a header carrier",
+    label = "not a `Carrier`",
+    note = "implement `insights_runtime::queue::Carrier` for it (one method: `header(name)`), or pass a `HashMap<String, String>`"
+)]
+pub trait Carrier {
+    /// The value of header `name`, matched case-insensitively (`name` is lower case).
+    fn header(&self, name: &str) -> Option<&str>;
+}
+
+/// Message headers a trace can be written to.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot take headers",
+    label = "not a `CarrierMut`",
+    note = "implement `insights_runtime::queue::CarrierMut` for it (one method: `set_header(name, value)`), or pass a `&mut HashMap<String, String>`"
+)]
+pub trait CarrierMut {
+    /// Sets header `name` to `value`, replacing a previous value.
+    fn set_header(&mut self, name: &str, value: String);
+}
+
+fn find<'a>(mut pairs: impl Iterator<Item = (&'a str, &'a str)>, name: &str) -> Option<&'a str> {
+    pairs
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v)
+}
+
+impl<S: std::hash::BuildHasher> Carrier for HashMap<String, String, S> {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.get(name)
+            .map(String::as_str)
+            .or_else(|| find(self.iter().map(|(k, v)| (k.as_str(), v.as_str())), name))
+    }
+}
+
+impl<S: std::hash::BuildHasher> CarrierMut for HashMap<String, String, S> {
+    fn set_header(&mut self, name: &str, value: String) {
+        self.insert(name.to_owned(), value);
+    }
+}
+
+impl Carrier for BTreeMap<String, String> {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.get(name)
+            .map(String::as_str)
+            .or_else(|| find(self.iter().map(|(k, v)| (k.as_str(), v.as_str())), name))
+    }
+}
+
+impl CarrierMut for BTreeMap<String, String> {
+    fn set_header(&mut self, name: &str, value: String) {
+        self.insert(name.to_owned(), value);
+    }
+}
+
+impl Carrier for Vec<(String, String)> {
+    fn header(&self, name: &str) -> Option<&str> {
+        find(self.iter().map(|(k, v)| (k.as_str(), v.as_str())), name)
+    }
+}
+
+impl CarrierMut for Vec<(String, String)> {
+    fn set_header(&mut self, name: &str, value: String) {
+        match self.iter_mut().find(|(k, _)| k.eq_ignore_ascii_case(name)) {
+            Some(entry) => entry.1 = value,
+            None => self.push((name.to_owned(), value)),
+        }
+    }
+}
+
+impl Carrier for [(&str, &str)] {
+    fn header(&self, name: &str) -> Option<&str> {
+        find(self.iter().copied(), name)
+    }
+}
+
+#[cfg(feature = "http")]
+impl Carrier for http::HeaderMap {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+#[cfg(feature = "http")]
+impl CarrierMut for http::HeaderMap {
+    fn set_header(&mut self, name: &str, value: String) {
+        if let (Ok(name), Ok(value)) = (
+            http::header::HeaderName::from_bytes(name.as_bytes()),
+            http::header::HeaderValue::from_str(&value),
+        ) {
+            self.insert(name, value);
+        }
+    }
+}
+
+impl<C: Carrier + ?Sized> Carrier for &C {
+    fn header(&self, name: &str) -> Option<&str> {
+        (**self).header(name)
+    }
+}
+
+impl<C: Carrier + ?Sized> Carrier for &mut C {
+    fn header(&self, name: &str) -> Option<&str> {
+        (**self).header(name)
+    }
+}
+
+impl<C: CarrierMut + ?Sized> CarrierMut for &mut C {
+    fn set_header(&mut self, name: &str, value: String) {
+        (**self).set_header(name, value);
+    }
+}
