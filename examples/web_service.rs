@@ -1,4 +1,5 @@
-//! A web service set up the way the reference's FastAPI guide sets one up, in axum.
+//! A web service set up the way a Sentry + FastAPI service is (docs/from-python.md maps the
+//! two), in axum.
 //!
 //! ```text
 //! cargo run --example web_service            # serves, calls itself, prints span trees, exits
@@ -15,7 +16,7 @@
 //! * Inside, `#[instrument_db_operation]`, `#[instrument_cache_operation]` and the queue
 //!   attributes record spans for the Queries, Caches and Queues pages, over in-process stand-ins
 //!   (the `service` example of the service suite uses PostgreSQL, Redis and a broker).
-//! * With the runtime's `metrics` feature the same calls record the reference's Prometheus
+//! * With the runtime's `metrics` feature the same calls record the service's Prometheus
 //!   metrics (`database_queries_total`, `cache_hits_total`, ...), served on `/metrics` by
 //!   `metrics-exporter-prometheus`. `tests/metrics_endpoint.rs` scrapes it.
 
@@ -64,7 +65,7 @@ impl axum::response::IntoResponse for AppError {
         match &self {
             AppError::NotFound => (StatusCode::NOT_FOUND, "not found").into_response(),
             AppError::Storage(_) => {
-                // The reference's "capture unexpected errors with context": a fingerprint
+                // Unexpected errors are captured with context: a fingerprint
                 // groups every storage failure into one issue, whatever its message.
                 sentry::with_scope(
                     |scope| {
@@ -143,7 +144,7 @@ async fn load_user(app: &App, id: u64) -> Result<String, AppError> {
 }
 
 async fn get_user(State(app): State<App>, Path(id): Path<u64>) -> Result<String, AppError> {
-    // The reference's user context, tags and breadcrumbs.
+    // User context, tags and breadcrumbs.
     sentry::configure_scope(|scope| {
         scope.set_user(Some(sentry::User {
             id: Some(id.to_string()),

@@ -224,7 +224,7 @@ mod qualifiers {
     pub fn inner_attributes() -> u32 {
         #![allow(
             unused_variables,
-            reason = "the attribute must keep the body's inner attributes"
+            reason = "unused on purpose: the attribute must keep this inner attribute"
         )]
         let unused = 1;
         10
