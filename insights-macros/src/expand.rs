@@ -148,15 +148,20 @@ fn async_fn_body(item: &MaybeItemFn, plan: &Plan) -> TokenStream {
                 clippy::diverging_sub_expression,
                 clippy::needless_return,
                 clippy::let_unit_value,
-                clippy::let_with_type_underscore
+                clippy::let_with_type_underscore,
+                reason = "a never-taken return that gives the block its output type"
             )]
             if false {
                 let #fake: #ty = loop {};
                 return #fake;
             }
-            #[allow(unknown_lints, clippy::diverging_sub_expression)]
+            #[allow(
+                unknown_lints,
+                clippy::diverging_sub_expression,
+                reason = "the user's body may diverge"
+            )]
             let #ret: #ty = #body;
-            #[allow(unreachable_code)]
+            #[allow(unreachable_code, reason = "unreachable when the user's body diverges")]
             #ret
         }
     };
@@ -168,7 +173,11 @@ fn async_fn_body(item: &MaybeItemFn, plan: &Plan) -> TokenStream {
     quote! {
         #starts
         #after
-        #[allow(unknown_lints, clippy::async_yields_async)]
+        #[allow(
+            unknown_lints,
+            clippy::async_yields_async,
+            reason = "an `async fn` may return a future"
+        )]
         let #future = #block;
         #instrumented.await
     }

@@ -330,31 +330,33 @@ fn return_type_span(function: &MaybeItemFn) -> Span {
 /// The meter of a cache operation, labelled with its `cache_name`: the literal, else the
 /// tracker's name (known at run time), else the default. A flush records no metrics.
 fn cache_meter(private: &TokenStream, args: &CacheArgs<Param>) -> Option<TokenStream> {
+    /// Which keys: for a name known at compile time, the call site's statics.
+    enum Name {
+        Literal(TokenStream),
+        Tracker(TokenStream),
+    }
     let name = match (&args.cache_name, &args.tracker) {
-        (Some(name), _) => Some(name.to_token_stream()),
-        (None, Some(_)) => None,
-        (None, None) => Some(quote!(#private::DEFAULT_CACHE_NAME)),
+        (Some(name), _) => Name::Literal(name.to_token_stream()),
+        (None, Some(tracker)) => {
+            Name::Tracker(quote_spanned!(tracker.span()=> #private::tracker_name(#tracker)))
+        }
+        (None, None) => Name::Literal(quote!(#private::DEFAULT_CACHE_NAME)),
     };
     let meter = match (&args.op, name) {
         (CacheOp::Flush, _) => return None,
-        (CacheOp::Get { .. }, Some(name)) => {
+        (CacheOp::Get { .. }, Name::Literal(name)) => {
             quote!(#private::Meter::cache_read(#private::cache_read_keys!(#name)))
         }
-        (CacheOp::Put { .. }, Some(name)) => {
+        (CacheOp::Put { .. }, Name::Literal(name)) => {
             quote!(#private::Meter::cache_write(#private::cache_write_keys!(set, #name)))
         }
-        (CacheOp::Remove { .. }, Some(name)) => {
+        (CacheOp::Remove { .. }, Name::Literal(name)) => {
             quote!(#private::Meter::cache_write(#private::cache_write_keys!(remove, #name)))
         }
-        (op, None) => {
-            let tracker = args.tracker.as_ref()?;
-            let name = quote_spanned!(tracker.span()=> #private::tracker_name(#tracker));
-            let meter = match op {
-                CacheOp::Get { .. } => quote!(cache_read_meter),
-                CacheOp::Put { .. } => quote!(cache_set_meter),
-                CacheOp::Remove { .. } | CacheOp::Flush => quote!(cache_remove_meter),
-            };
-            quote!(#private::#meter(#name))
+        (CacheOp::Get { .. }, Name::Tracker(name)) => quote!(#private::cache_read_meter(#name)),
+        (CacheOp::Put { .. }, Name::Tracker(name)) => quote!(#private::cache_set_meter(#name)),
+        (CacheOp::Remove { .. }, Name::Tracker(name)) => {
+            quote!(#private::cache_remove_meter(#name))
         }
     };
     Some(meter)
