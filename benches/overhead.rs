@@ -189,6 +189,9 @@ fn cache_get_by_hand(key: &str) -> Option<String> {
 /// The query of (db) and (db-hand).
 const QUERY: &str = "SELECT * FROM users WHERE id = $1";
 
+/// The line of (db)'s attribute: its query source, which (db-hand) records too.
+const DB_SELECT_LINE: u32 = line!() + 3;
+
 /// (db)
 #[instrument_db_operation(
     query = "SELECT * FROM users WHERE id = $1",
@@ -203,18 +206,30 @@ fn db_select(id: u64) -> Result<u64, String> {
 
 /// (db-hand): what the `#[instrument_db_operation(query, table, operation, system)]` above
 /// records, by hand. `configure_scope(get_span)` → `start_child("db", query)` (the query is the
-/// description) → `db.system`, `db.sql.table`, `db.operation` (`SELECT`: the attribute records
-/// it upper-cased) → child current → body → previous restored → status from the `Result` →
-/// `finish`.
+/// description) → `db.query.text`, `db.system` and `db.system.name`, `db.sql.table` and
+/// `db.collection.name`, `db.operation` and `db.operation.name` (`SELECT`: the attribute records
+/// it upper-cased), the query source (`code.filepath`, `code.file.path`, `code.lineno`,
+/// `code.line.number`, `code.function`, `code.namespace`) → child current → body → previous
+/// restored → status from the `Result` → `finish`.
 #[inline(never)]
 fn db_select_by_hand(id: u64) -> Result<u64, String> {
     let Some(parent) = sentry::configure_scope(|scope| scope.get_span()) else {
         return Ok(work(id));
     };
     let child: TransactionOrSpan = parent.start_child("db", QUERY).into();
+    child.set_data("db.query.text", QUERY.into());
     child.set_data("db.system", "postgresql".into());
+    child.set_data("db.system.name", "postgresql".into());
     child.set_data("db.sql.table", "users".into());
+    child.set_data("db.collection.name", "users".into());
     child.set_data("db.operation", "SELECT".into());
+    child.set_data("db.operation.name", "SELECT".into());
+    child.set_data("code.filepath", file!().into());
+    child.set_data("code.file.path", file!().into());
+    child.set_data("code.lineno", DB_SELECT_LINE.into());
+    child.set_data("code.line.number", DB_SELECT_LINE.into());
+    child.set_data("code.function", "db_select".into());
+    child.set_data("code.namespace", module_path!().into());
     sentry::configure_scope(|scope| scope.set_span(Some(child.clone())));
     let ret: Result<u64, String> = Ok(work(id));
     sentry::configure_scope(|scope| scope.set_span(Some(parent)));

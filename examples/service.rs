@@ -367,7 +367,9 @@ fn router(app: App) -> Router {
         .layer(
             ServiceBuilder::new()
                 .layer(sentry::integrations::tower::NewSentryLayer::new_from_top())
-                .layer(sentry::integrations::tower::SentryHttpLayer::new().enable_transaction()),
+                .layer(sentry::integrations::tower::SentryHttpLayer::new().enable_transaction())
+                // A request continued from another service keeps that service's DSC.
+                .layer(insights_runtime::propagation::ContinueTraceLayer),
         )
 }
 

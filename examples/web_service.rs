@@ -226,7 +226,9 @@ pub fn router(app: App, metrics: PrometheusHandle) -> Router {
         .layer(
             ServiceBuilder::new()
                 .layer(NewSentryLayer::new_from_top())
-                .layer(SentryHttpLayer::new().enable_transaction()),
+                .layer(SentryHttpLayer::new().enable_transaction())
+                // A request continued from another service keeps that service's DSC.
+                .layer(insights_runtime::propagation::ContinueTraceLayer),
         )
 }
 

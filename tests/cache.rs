@@ -255,6 +255,7 @@ fn the_tracker_records_the_server_and_each_operation() {
         );
         assert_eq!(s.data.get("network.peer.port"), Some(&Value::from(6379)));
         assert_eq!(s.data.get("db.system"), Some(&Value::from("moka")));
+        assert_eq!(s.data.get("db.system.name"), Some(&Value::from("moka")));
     }
     let put = only(&tx, "cache.put")[0];
     assert_eq!(put.data.get("cache.ttl"), Some(&Value::from(60)));
@@ -316,6 +317,7 @@ fn the_tracker_argument_puts_the_system_and_server_on_attribute_spans() {
     );
     for s in &tx.spans {
         assert_eq!(s.data.get("db.system"), Some(&Value::from("redis")));
+        assert_eq!(s.data.get("db.system.name"), Some(&Value::from("redis")));
         assert_eq!(
             s.data.get("network.peer.address"),
             Some(&Value::from("10.0.0.5"))

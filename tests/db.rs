@@ -47,6 +47,9 @@ fn with_db<R>(f: impl FnOnce(&Connection) -> R) -> R {
     DB.with(f)
 }
 
+/// The line of `count_users`'s attribute, its query source.
+const COUNT_USERS_LINE: u32 = line!() + 3;
+
 /// The reference's decorator form: table and operation, by position.
 #[instrument_db_operation("users", "select", system = "sqlite", db_name = "main")]
 fn count_users() -> rusqlite::Result<i64> {
@@ -100,10 +103,28 @@ fn positional_table_and_operation_around_a_real_query() {
     assert_eq!(s.parent_span_id, Some(root_id(&tx)));
     assert_eq!(s.status, Some(SpanStatus::Ok));
     assert_eq!(str_data(s, "db.system"), Some("sqlite"));
+    assert_eq!(str_data(s, "db.system.name"), Some("sqlite"));
     assert_eq!(str_data(s, "db.name"), Some("main"));
+    assert_eq!(str_data(s, "db.namespace"), Some("main"));
     assert_eq!(str_data(s, "db.sql.table"), Some("users"));
+    assert_eq!(str_data(s, "db.collection.name"), Some("users"));
     assert_eq!(str_data(s, "db.operation"), Some("SELECT"));
-    assert_eq!(s.data.len(), 4);
+    assert_eq!(str_data(s, "db.operation.name"), Some("SELECT"));
+    assert_eq!(str_data(s, "db.query.text"), Some("SELECT * FROM users"));
+    // The query source: the attribute's file, line, function and module.
+    assert_eq!(str_data(s, "code.filepath"), Some("tests/db.rs"));
+    assert_eq!(str_data(s, "code.file.path"), Some("tests/db.rs"));
+    assert_eq!(
+        s.data.get("code.lineno"),
+        Some(&Value::from(COUNT_USERS_LINE))
+    );
+    assert_eq!(
+        s.data.get("code.line.number"),
+        Some(&Value::from(COUNT_USERS_LINE))
+    );
+    assert_eq!(str_data(s, "code.function"), Some("count_users"));
+    assert_eq!(str_data(s, "code.namespace"), Some("db"));
+    assert_eq!(s.data.len(), 15, "{:#?}", s.data);
     assert_parses(s);
 }
 
@@ -146,7 +167,11 @@ fn query_param_takes_the_description_from_the_argument() {
     let tx = capture_one(|| assert_eq!(run_sql(sql), Ok(1)));
     let s = span(&tx, sql);
     assert_eq!(str_data(s, "db.system"), Some("sqlite"));
-    assert!(!s.data.contains_key("db.operation"));
+    // The operation is the statement's first keyword, read at run time.
+    assert_eq!(str_data(s, "db.operation"), Some("UPDATE"));
+    assert_eq!(str_data(s, "db.operation.name"), Some("UPDATE"));
+    assert_eq!(str_data(s, "db.query.text"), Some(sql));
+    assert!(!s.data.contains_key("db.sql.table"));
     assert_parses(s);
     let tx = capture_one(|| assert!(run_sql("SELEC nonsense").is_err()));
     assert_eq!(tx.spans[0].status, Some(SpanStatus::InternalError));
@@ -167,7 +192,73 @@ fn any_operation_name_with_a_query() {
     let tx = capture_one(merge_users);
     let s = &tx.spans[0];
     assert_eq!(str_data(s, "db.operation"), Some("MERGE"));
+    assert_eq!(str_data(s, "db.operation.name"), Some("MERGE"));
     assert_parses(s);
+}
+
+#[instrument_db_operation(query = "select id FROM users WHERE email = ?1", system = "sqlite")]
+fn id_of(email: &str) -> rusqlite::Result<i64> {
+    with_db(|db| {
+        db.query_row("select id FROM users WHERE email = ?1", [email], |r| {
+            r.get(0)
+        })
+    })
+}
+
+#[test]
+fn a_query_alone_records_its_first_keyword_as_the_operation() {
+    let tx = capture_one(|| assert_eq!(id_of("ada@example.com"), Ok(1)));
+    let s = &tx.spans[0];
+    assert_eq!(str_data(s, "db.operation"), Some("SELECT"));
+    assert_eq!(str_data(s, "db.operation.name"), Some("SELECT"));
+    assert_eq!(
+        str_data(s, "db.query.text"),
+        Some("select id FROM users WHERE email = ?1")
+    );
+    let tx = capture_one(|| {
+        Query::sql("with t AS (SELECT 1) SELECT * FROM t")
+            .start()
+            .finish();
+        Query::sql("DELETE FROM users WHERE id = $1")
+            .start()
+            .finish();
+    });
+    assert_eq!(
+        str_data(&tx.spans[0], "db.operation"),
+        Some("WITH"),
+        "any keyword, upper-cased"
+    );
+    assert_eq!(str_data(&tx.spans[1], "db.operation.name"), Some("DELETE"));
+}
+
+#[test]
+fn a_builder_records_its_callers_file_and_line() {
+    let mut lines = Vec::new();
+    let tx = capture_one(|| {
+        lines.push(line!() + 1);
+        let guard = Query::table_operation("users", Operation::Select).start();
+        guard.finish();
+        lines.push(line!() + 1);
+        let query = Query::sql("SELECT 3");
+        block_on(query.run(async { Ok::<_, ()>(()) })).unwrap();
+        lines.push(line!() + 1);
+        block_on(insights_runtime::db::track_database_query(
+            "users",
+            Operation::Delete,
+            async { Ok::<_, ()>(()) },
+        ))
+        .unwrap();
+    });
+    assert_eq!(tx.spans.len(), 3);
+    for (s, line) in tx.spans.iter().zip(&lines) {
+        assert_eq!(str_data(s, "code.filepath"), Some("tests/db.rs"));
+        assert_eq!(str_data(s, "code.file.path"), Some("tests/db.rs"));
+        assert_eq!(s.data.get("code.lineno"), Some(&Value::from(*line)));
+        assert_eq!(s.data.get("code.line.number"), Some(&Value::from(*line)));
+        // A caller's location has no function or module.
+        assert!(!s.data.contains_key("code.function"));
+        assert!(!s.data.contains_key("code.namespace"));
+    }
 }
 
 #[test]

@@ -83,6 +83,70 @@ fn str_of(value: &str) -> Value {
     Value::from(value)
 }
 
+/// The data of a db span on PostgreSQL: the old keys and the attribute registry's new names
+/// beside them, and `db.query.text`, the statement.
+fn pg_data(table: &str, operation: &str, statement: &str) -> Vec<(&'static str, Value)> {
+    vec![
+        ("db.system", str_of("postgresql")),
+        ("db.system.name", str_of("postgresql")),
+        ("db.sql.table", str_of(table)),
+        ("db.collection.name", str_of(table)),
+        ("db.operation", str_of(operation)),
+        ("db.operation.name", str_of(operation)),
+        ("db.query.text", str_of(statement)),
+    ]
+}
+
+/// `db.name` and `db.namespace`.
+fn db_name(name: &str) -> [(&'static str, Value); 2] {
+    [("db.name", str_of(name)), ("db.namespace", str_of(name))]
+}
+
+/// The query source an attribute over `fn function` records: the file, the line of the
+/// attribute (found in `source`, the file's text), the function and its module.
+fn attribute_source(
+    file: &str,
+    source: &str,
+    function: &str,
+    namespace: &str,
+) -> [(&'static str, Value); 6] {
+    let lines: Vec<&str> = source.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.contains(&format!("fn {function}(")))
+        .unwrap_or_else(|| panic!("fn {function} in {file}"));
+    let attribute = lines[..at]
+        .iter()
+        .rposition(|l| l.trim_start().starts_with("#[instrument_db_operation"))
+        .unwrap_or_else(|| panic!("the attribute of {function} in {file}"));
+    let line = Value::from(attribute + 1);
+    [
+        ("code.filepath", str_of(file)),
+        ("code.file.path", str_of(file)),
+        ("code.lineno", line.clone()),
+        ("code.line.number", line),
+        ("code.function", str_of(function)),
+        ("code.namespace", str_of(namespace)),
+    ]
+}
+
+/// The query source of an attribute in this file.
+fn here(function: &str) -> [(&'static str, Value); 6] {
+    attribute_source(
+        "tests/services.rs",
+        include_str!("services.rs"),
+        function,
+        "services",
+    )
+}
+
+/// `a` then `b`.
+fn and(a: Vec<(&'static str, Value)>, b: &[(&'static str, Value)]) -> Vec<(&'static str, Value)> {
+    let mut all = a;
+    all.extend(b.iter().cloned());
+    all
+}
+
 const CREATE_ITEMS: &str = "CREATE TABLE items (id BIGSERIAL PRIMARY KEY, name TEXT NOT NULL)";
 
 // ---------------------------------------------------------------------------------------------
@@ -152,12 +216,14 @@ fn postgresql_queries_are_db_spans() {
     });
 
     let (mut id, mut rows, mut failure, mut count) = (0, Vec::new(), None, 0i64);
+    let mut count_line = 0;
     let txs = capture(|| {
         in_transaction("GET /items", || {
             rt.block_on(async {
                 id = insert_item(&db, "Ada").await.expect("insert");
                 rows = all_items(&db).await.expect("select");
                 failure = misspelled(&db, id).await.err();
+                count_line = line!() + 1;
                 count = Query::sql("SELECT count(*) FROM items")
                     .table("items")
                     .db_name("test")
@@ -184,57 +250,53 @@ fn postgresql_queries_are_db_spans() {
     assert_eq!(txs.len(), 1);
     let tx = &txs[0];
     assert_eq!(ops(tx), ["db", "db", "db", "db"]);
-    let system = ("db.system", str_of("postgresql"));
-    let table = ("db.sql.table", str_of("items"));
-
-    let insert = the_span(
-        tx,
-        "db",
-        "INSERT INTO items (name) VALUES ($1) RETURNING id",
-    );
+    let inserted = "INSERT INTO items (name) VALUES ($1) RETURNING id";
+    let insert = the_span(tx, "db", inserted);
     assert_data(
         insert,
-        &[
-            system.clone(),
-            table.clone(),
-            ("db.operation", str_of("INSERT")),
-        ],
+        &and(pg_data("items", "INSERT", inserted), &here("insert_item")),
     );
     assert_eq!(insert.status, Some(SpanStatus::Ok));
 
     let select = the_span(tx, "db", "SELECT * FROM items");
     assert_data(
         select,
-        &[
-            system.clone(),
-            table.clone(),
-            ("db.operation", str_of("SELECT")),
-        ],
+        &and(
+            pg_data("items", "SELECT", "SELECT * FROM items"),
+            &here("all_items"),
+        ),
     );
     assert_eq!(select.status, Some(SpanStatus::Ok));
 
-    let failed = the_span(tx, "db", "SELECT nam FROM items WHERE id = $1");
+    let misspelt = "SELECT nam FROM items WHERE id = $1";
+    let failed = the_span(tx, "db", misspelt);
     assert_data(
         failed,
-        &[
-            system.clone(),
-            table.clone(),
-            ("db.operation", str_of("SELECT")),
-            ("db.name", str_of("test")),
-        ],
+        &and(
+            and(pg_data("items", "SELECT", misspelt), &db_name("test")),
+            &here("misspelled"),
+        ),
     );
     assert_eq!(failed.status, Some(SpanStatus::InternalError));
 
+    // The builder: the operation from the statement, the caller's file and line.
     let counted = the_span(tx, "db", "SELECT count(*) FROM items");
     assert_data(
         counted,
-        &[
-            system,
-            table,
-            ("db.name", str_of("test")),
-            ("server.address", str_of(&host)),
-            ("server.port", Value::from(port)),
-        ],
+        &and(
+            and(
+                pg_data("items", "SELECT", "SELECT count(*) FROM items"),
+                &db_name("test"),
+            ),
+            &[
+                ("server.address", str_of(&host)),
+                ("server.port", Value::from(port)),
+                ("code.filepath", str_of("tests/services.rs")),
+                ("code.file.path", str_of("tests/services.rs")),
+                ("code.lineno", Value::from(count_line)),
+                ("code.line.number", Value::from(count_line)),
+            ],
+        ),
     );
     assert_eq!(counted.status, Some(SpanStatus::Ok));
 
@@ -431,6 +493,7 @@ fn redis_reads_and_writes_are_cache_spans() {
     // The tracker: the server's address on every span.
     let server = [
         ("db.system", str_of("redis")),
+        ("db.system.name", str_of("redis")),
         ("network.peer.address", str_of(&host)),
         ("network.peer.port", Value::from(port)),
     ];
@@ -542,10 +605,11 @@ fn assert_continues(
     }
     // Those four, the retry count and the latency.
     assert_eq!(process.data.len(), 6, "{:#?}", process.data);
+    // An integer number of milliseconds, as Sentry's attribute registry types it.
     let latency = process.data["messaging.message.receive.latency"]
-        .as_f64()
-        .expect("the receive latency is a JSON number");
-    assert!((0.0..60_000.0).contains(&latency), "latency {latency} ms");
+        .as_u64()
+        .expect("the receive latency is a JSON integer");
+    assert!((0..60_000).contains(&latency), "latency {latency} ms");
     process.clone()
 }
 
@@ -558,13 +622,18 @@ fn assert_worker_write(consumer: &Transaction<'_>, parent: &Span) {
     );
     assert_eq!(write.parent_span_id, Some(parent.span_id));
     assert_eq!(write.status, Some(SpanStatus::Ok));
+    let statement = "UPDATE items SET processed_at = now() WHERE id = $1";
     assert_data(
         write,
-        &[
-            ("db.system", str_of("postgresql")),
-            ("db.sql.table", str_of("items")),
-            ("db.operation", str_of("UPDATE")),
-        ],
+        &and(
+            pg_data("items", "UPDATE", statement),
+            &attribute_source(
+                "examples/worker.rs",
+                include_str!("../examples/worker.rs"),
+                "mark_processed",
+                "worker",
+            ),
+        ),
     );
     assert_parses(write);
 }
@@ -581,8 +650,13 @@ fn worker_env(
         ("AMQP_URL", env::amqp_url()),
         ("JOBS_QUEUE", scratch.queue.clone()),
         ("WORKER_MAX_MESSAGES", max.to_string()),
+        ("SENTRY_RELEASE", WORKER_RELEASE.to_owned()),
     ]
 }
+
+/// The worker's release, unlike the service's: the DSC of a job's trace must still be the
+/// service's.
+const WORKER_RELEASE: &str = "item-worker@9.9.9";
 
 #[test]
 fn a_job_continues_its_producers_trace_in_another_process() {
@@ -901,14 +975,25 @@ fn service_and_worker_send_their_spans_to_sentry() {
         insert.description.as_deref(),
         Some("INSERT INTO items (name) VALUES ($1) RETURNING id")
     );
-    let db_data = |operation: &str| {
-        vec![
-            ("db.system", str_of("postgresql")),
-            ("db.sql.table", str_of("items")),
-            ("db.operation", str_of(operation)),
-        ]
+    let db_data = |operation: &str, function: &str, statement: &str| {
+        and(
+            pg_data("items", operation, statement),
+            &attribute_source(
+                "examples/service.rs",
+                include_str!("../examples/service.rs"),
+                function,
+                "service",
+            ),
+        )
     };
-    assert_data(insert, &db_data("INSERT"));
+    assert_data(
+        insert,
+        &db_data(
+            "INSERT",
+            "insert_item",
+            "INSERT INTO items (name) VALUES ($1) RETURNING id",
+        ),
+    );
     assert_parses(insert);
     let publish = &post.spans[1];
     assert_eq!(publish.description.as_deref(), Some("item-jobs"));
@@ -955,6 +1040,7 @@ fn service_and_worker_send_their_spans_to_sentry() {
         let mut all = vec![
             ("cache.key", Value::from(vec![str_of(&key)])),
             ("db.system", str_of("redis")),
+            ("db.system.name", str_of("redis")),
             ("network.peer.address", str_of(&host)),
             ("network.peer.port", Value::from(port)),
         ];
@@ -971,7 +1057,14 @@ fn service_and_worker_send_their_spans_to_sentry() {
         missed.spans[1].description.as_deref(),
         Some("SELECT id, name FROM items WHERE id = $1")
     );
-    assert_data(&missed.spans[1], &db_data("SELECT"));
+    assert_data(
+        &missed.spans[1],
+        &db_data(
+            "SELECT",
+            "select_item",
+            "SELECT id, name FROM items WHERE id = $1",
+        ),
+    );
     assert_parses(&missed.spans[1]);
     assert_data(
         &missed.spans[2],
@@ -1011,4 +1104,37 @@ fn service_and_worker_send_their_spans_to_sentry() {
         .collect();
     in_post_trace.sort_unstable();
     assert_eq!(in_post_trace, ["POST /items", "item-jobs"]);
+
+    // The worker, with a release of its own, sends the request's DSC in its envelope: frozen
+    // at the head (the service) and carried through the message's baggage.
+    endpoint.with_received(|received| {
+        let header_of = |name: &str| {
+            received
+                .iter()
+                .find(|r| {
+                    r.transactions()
+                        .iter()
+                        .any(|t| t.name.as_deref() == Some(name))
+                })
+                .map(|r| r.header["trace"].clone())
+                .unwrap_or_else(|| panic!("no envelope for {name}"))
+        };
+        let (head, job) = (header_of("POST /items"), header_of("item-jobs"));
+        assert_eq!(head, job, "the worker kept the service's DSC");
+        assert_eq!(
+            head["trace_id"],
+            Value::from(trace(post).trace_id.to_string())
+        );
+        for key in [
+            "public_key",
+            "sample_rate",
+            "sample_rand",
+            "sampled",
+            "release",
+            "environment",
+        ] {
+            assert!(head.get(key).is_some(), "{key} in {head:#}");
+        }
+        assert_ne!(head["release"], Value::from(WORKER_RELEASE));
+    });
 }

@@ -23,6 +23,7 @@ pub(crate) struct TracedArgs {
     pub description: Option<LitStr>,
     pub transaction: Option<LitStr>,
     pub data: Vec<DataField>,
+    pub err: Option<ErrStatus>,
     pub krate: Option<Path>,
 }
 
@@ -38,6 +39,7 @@ enum TracedKey {
     Description,
     Transaction,
     Data,
+    Err,
     Crate,
 }
 
@@ -46,6 +48,7 @@ const TRACED_KEYS: &[(&str, TracedKey)] = &[
     ("description", TracedKey::Description),
     ("transaction", TracedKey::Transaction),
     ("data", TracedKey::Data),
+    ("err", TracedKey::Err),
     ("crate", TracedKey::Crate),
 ];
 
@@ -60,6 +63,7 @@ impl Parse for TracedArgs {
                 TracedKey::Description => args.description = Some(string_value(input, &ident)?),
                 TracedKey::Transaction => args.transaction = Some(string_value(input, &ident)?),
                 TracedKey::Data => args.data = data_fields(input)?,
+                TracedKey::Err => args.err = Some(err_value(input, &ident)?),
                 TracedKey::Crate => args.krate = Some(path_value(input)?),
             }
             end_of_argument(input)?;
@@ -303,6 +307,133 @@ fn data_key(input: ParseStream) -> syn::Result<(LitStr, TokenStream)> {
     Ok((LitStr::new(&name, first.span()), tokens))
 }
 
+/// `err = "not_found"`: the status of a span whose function returned an `Err`, checked against
+/// Sentry's span statuses.
+#[derive(Clone, Copy)]
+pub(crate) struct ErrStatus {
+    pub status: SpanStatus,
+    /// The literal, for the expansion's errors and the variant's span.
+    pub span: Span,
+}
+
+/// Sentry's span statuses (`sentry::protocol::SpanStatus`), by the names Sentry shows.
+#[derive(Clone, Copy)]
+pub(crate) enum SpanStatus {
+    Ok,
+    DeadlineExceeded,
+    Unauthenticated,
+    PermissionDenied,
+    NotFound,
+    ResourceExhausted,
+    InvalidArgument,
+    Unimplemented,
+    Unavailable,
+    InternalError,
+    UnknownError,
+    Cancelled,
+    AlreadyExists,
+    FailedPrecondition,
+    Aborted,
+    OutOfRange,
+    DataLoss,
+}
+
+impl SpanStatus {
+    const ALL: [(&'static str, SpanStatus); 17] = [
+        ("ok", SpanStatus::Ok),
+        ("deadline_exceeded", SpanStatus::DeadlineExceeded),
+        ("unauthenticated", SpanStatus::Unauthenticated),
+        ("permission_denied", SpanStatus::PermissionDenied),
+        ("not_found", SpanStatus::NotFound),
+        ("resource_exhausted", SpanStatus::ResourceExhausted),
+        ("invalid_argument", SpanStatus::InvalidArgument),
+        ("unimplemented", SpanStatus::Unimplemented),
+        ("unavailable", SpanStatus::Unavailable),
+        ("internal_error", SpanStatus::InternalError),
+        ("unknown_error", SpanStatus::UnknownError),
+        ("cancelled", SpanStatus::Cancelled),
+        ("already_exists", SpanStatus::AlreadyExists),
+        ("failed_precondition", SpanStatus::FailedPrecondition),
+        ("aborted", SpanStatus::Aborted),
+        ("out_of_range", SpanStatus::OutOfRange),
+        ("data_loss", SpanStatus::DataLoss),
+    ];
+
+    /// The variant of `sentry::protocol::SpanStatus`.
+    pub fn variant(self) -> &'static str {
+        match self {
+            SpanStatus::Ok => "Ok",
+            SpanStatus::DeadlineExceeded => "DeadlineExceeded",
+            SpanStatus::Unauthenticated => "Unauthenticated",
+            SpanStatus::PermissionDenied => "PermissionDenied",
+            SpanStatus::NotFound => "NotFound",
+            SpanStatus::ResourceExhausted => "ResourceExhausted",
+            SpanStatus::InvalidArgument => "InvalidArgument",
+            SpanStatus::Unimplemented => "Unimplemented",
+            SpanStatus::Unavailable => "Unavailable",
+            SpanStatus::InternalError => "InternalError",
+            SpanStatus::UnknownError => "UnknownError",
+            SpanStatus::Cancelled => "Cancelled",
+            SpanStatus::AlreadyExists => "AlreadyExists",
+            SpanStatus::FailedPrecondition => "FailedPrecondition",
+            SpanStatus::Aborted => "Aborted",
+            SpanStatus::OutOfRange => "OutOfRange",
+            SpanStatus::DataLoss => "DataLoss",
+        }
+    }
+}
+
+/// `= "not_found"`: one of Sentry's span statuses, by name.
+fn err_value(input: ParseStream, key: &Ident) -> syn::Result<ErrStatus> {
+    equals(input, key)?;
+    let names: Vec<&str> = SpanStatus::ALL.iter().map(|(n, _)| *n).collect();
+    let value: Expr = input.parse()?;
+    let lit = match value {
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Str(lit), ..
+        }) => lit,
+        other => {
+            return Err(syn::Error::new_spanned(
+                &other,
+                format!(
+                "`{key}` takes a span status as a string literal, like `{key} = \"not_found\"`; \
+                     valid statuses: {}",
+                quoted_list(&names)
+            ),
+            ))
+        }
+    };
+    let name = lit.value();
+    match SpanStatus::ALL.iter().find(|(n, _)| *n == name) {
+        Some((_, status)) => Ok(ErrStatus {
+            status: *status,
+            span: lit.span(),
+        }),
+        None => {
+            // `NotFound`, `not-found`: the same name written another way.
+            let normalized: String = name
+                .chars()
+                .filter(|c| !matches!(c, '_' | '-' | ' '))
+                .flat_map(char::to_lowercase)
+                .collect();
+            let hint = names
+                .iter()
+                .find(|n| n.replace('_', "") == normalized)
+                .copied()
+                .or_else(|| closest(&name, &names))
+                .map(|c| format!("; did you mean `{c}`?"))
+                .unwrap_or_default();
+            Err(syn::Error::new(
+                lit.span(),
+                format!(
+                    "unknown span status `{name}` for `{key}`; valid statuses: {}{hint}",
+                    quoted_list(&names)
+                ),
+            ))
+        }
+    }
+}
+
 /// The allowed word nearest to `word`, if it is near enough to be a likely typo.
 pub(crate) fn closest<'a>(word: &str, allowed: &[&'a str]) -> Option<&'a str> {
     allowed
@@ -423,6 +554,7 @@ pub(crate) struct DbArgs<P = LitStr> {
     pub operation: Option<LitStr>,
     pub system: Option<LitStr>,
     pub db_name: Option<LitStr>,
+    pub err: Option<ErrStatus>,
     pub krate: Option<Path>,
 }
 
@@ -434,6 +566,7 @@ enum DbKey {
     DbName,
     Query,
     QueryParam,
+    Err,
     Crate,
 }
 
@@ -444,6 +577,7 @@ const DB_KEYS: &[(&str, DbKey)] = &[
     ("db_name", DbKey::DbName),
     ("query", DbKey::Query),
     ("query_param", DbKey::QueryParam),
+    ("err", DbKey::Err),
     ("crate", DbKey::Crate),
 ];
 
@@ -451,7 +585,7 @@ impl Parse for DbArgs {
     fn parse(input: ParseStream) -> syn::Result<Self> {
         let mut keys = Keys::new("instrument_db_operation", DB_KEYS);
         let (mut table, mut operation, mut system, mut db_name) = (None, None, None, None);
-        let (mut query, mut query_param, mut krate) = (None, None, None);
+        let (mut query, mut query_param, mut err, mut krate) = (None, None, None, None);
         // The positional form: `("users", "select")`, table then operation.
         for (position, name) in [(&mut table, "table"), (&mut operation, "operation")] {
             if !input.peek(LitStr) {
@@ -471,6 +605,7 @@ impl Parse for DbArgs {
                 DbKey::DbName => db_name = Some(string_value(input, &ident)?),
                 DbKey::Query => query = Some(string_value(input, &ident)?),
                 DbKey::QueryParam => query_param = Some(string_value(input, &ident)?),
+                DbKey::Err => err = Some(err_value(input, &ident)?),
                 DbKey::Crate => krate = Some(path_value(input)?),
             }
             end_of_argument(input)?;
@@ -492,6 +627,7 @@ impl Parse for DbArgs {
             operation,
             system,
             db_name,
+            err,
             krate,
         })
     }
@@ -566,6 +702,7 @@ pub(crate) struct CacheArgs<P = LitStr> {
     pub cache_name: Option<LitStr>,
     /// `tracker = expr`: a `&CacheTracker` whose system and server go on the span.
     pub tracker: Option<Expr>,
+    pub err: Option<ErrStatus>,
     pub krate: Option<Path>,
 }
 
@@ -592,6 +729,7 @@ enum CacheKey {
     ValueParam,
     CacheName,
     Tracker,
+    Err,
     Crate,
 }
 
@@ -602,6 +740,7 @@ const CACHE_KEYS: &[(&str, CacheKey)] = &[
     ("value_param", CacheKey::ValueParam),
     ("cache_name", CacheKey::CacheName),
     ("tracker", CacheKey::Tracker),
+    ("err", CacheKey::Err),
     ("crate", CacheKey::Crate),
 ];
 
@@ -611,7 +750,7 @@ impl Parse for CacheArgs {
         end_of_argument(input)?;
         let mut keys = Keys::new("instrument_cache_operation", CACHE_KEYS);
         let (mut key, mut ttl, mut ttl_param, mut value) = (None, None, None, None);
-        let (mut cache_name, mut tracker, mut krate) = (None, None, None);
+        let (mut cache_name, mut tracker, mut err, mut krate) = (None, None, None, None);
         while !input.is_empty() {
             let (arg, name) = keys.next(input)?;
             if matches!(
@@ -631,6 +770,7 @@ impl Parse for CacheArgs {
                 CacheKey::ValueParam => value = Some(string_value(input, &name)?),
                 CacheKey::CacheName => cache_name = Some(string_value(input, &name)?),
                 CacheKey::Tracker => tracker = Some(expr_value(input, &name)?),
+                CacheKey::Err => err = Some(err_value(input, &name)?),
                 CacheKey::Crate => krate = Some(path_value(input)?),
             }
             end_of_argument(input)?;
@@ -672,6 +812,7 @@ impl Parse for CacheArgs {
             kind: ident,
             cache_name,
             tracker,
+            err,
             krate,
         })
     }
@@ -728,6 +869,7 @@ pub(crate) struct PublishArgs<P = LitStr> {
     pub message: Message<P>,
     /// The producer's transaction name, for the baggage.
     pub transaction: Option<LitStr>,
+    pub err: Option<ErrStatus>,
 }
 
 /// The arguments of `#[instrument_queue_process]`.
@@ -736,6 +878,7 @@ pub(crate) struct ProcessArgs<P = LitStr> {
     pub retry_count: Option<P>,
     /// The consumer's transaction name.
     pub transaction: Option<LitStr>,
+    pub err: Option<ErrStatus>,
 }
 
 #[derive(Clone, Copy)]
@@ -747,6 +890,7 @@ enum QueueKey {
     BodyParam,
     RetryCountParam,
     Transaction,
+    Err,
     Crate,
 }
 
@@ -757,6 +901,7 @@ const PUBLISH_KEYS: &[(&str, QueueKey)] = &[
     ("message_id_param", QueueKey::MessageIdParam),
     ("body_param", QueueKey::BodyParam),
     ("transaction", QueueKey::Transaction),
+    ("err", QueueKey::Err),
     ("crate", QueueKey::Crate),
 ];
 
@@ -768,6 +913,7 @@ const PROCESS_KEYS: &[(&str, QueueKey)] = &[
     ("body_param", QueueKey::BodyParam),
     ("retry_count_param", QueueKey::RetryCountParam),
     ("transaction", QueueKey::Transaction),
+    ("err", QueueKey::Err),
     ("crate", QueueKey::Crate),
 ];
 
@@ -781,6 +927,7 @@ struct QueueFields {
     body: Option<LitStr>,
     retry_count: Option<LitStr>,
     transaction: Option<LitStr>,
+    err: Option<ErrStatus>,
     krate: Option<Path>,
 }
 
@@ -807,6 +954,7 @@ impl QueueFields {
                     fields.retry_count = Some(string_value(input, &ident)?);
                 }
                 QueueKey::Transaction => fields.transaction = Some(string_value(input, &ident)?),
+                QueueKey::Err => fields.err = Some(err_value(input, &ident)?),
                 QueueKey::Crate => fields.krate = Some(path_value(input)?),
             }
             end_of_argument(input)?;
@@ -843,6 +991,7 @@ impl Parse for PublishArgs {
         Ok(PublishArgs {
             message,
             transaction: fields.transaction,
+            err: fields.err,
         })
     }
 }
@@ -859,6 +1008,7 @@ impl Parse for ProcessArgs {
             message,
             retry_count: fields.retry_count,
             transaction: fields.transaction,
+            err: fields.err,
         })
     }
 }

@@ -12,8 +12,8 @@ use syn::spanned::Spanned;
 use syn::{LitStr, Path, ReturnType};
 
 use crate::args::{
-    CacheArgs, CacheOp, DataField, DbArgs, Message, ProcessArgs, PublishArgs, QuerySource,
-    TracedArgs, Ttl,
+    CacheArgs, CacheOp, DataField, DbArgs, ErrStatus, Message, ProcessArgs, PublishArgs,
+    QuerySource, TracedArgs, Ttl,
 };
 use crate::item::MaybeItemFn;
 use crate::params::Param;
@@ -28,6 +28,8 @@ pub(crate) struct Plan {
     /// `|data: &SpanData| { .. }`: the span's data, written only when it is recorded.
     pub data: TokenStream,
     pub judge: Judge,
+    /// `err = ".."`: the status of a returned `Err`, whatever the error.
+    pub err: Option<ErrStatus>,
     /// Writes a producer's headers into a parameter once the span has started.
     pub inject: Option<Inject>,
     /// An expression of type `Meter` (`metrics` feature), started before the span.
@@ -51,9 +53,11 @@ pub(crate) enum Start {
     Consumer { process: Ident },
 }
 
-/// How the output becomes the span's status.
+/// How the output becomes the span's status. Either way an `Err` is the attribute's `err`
+/// status when given, else the error's `ErrorStatus` when its type has one, else
+/// `internal_error`.
 pub(crate) enum Judge {
-    /// By its type: `Err` is `internal_error`, anything else `ok`.
+    /// By its type: an `Err` as above, anything else `ok`.
     Outcome,
     /// A cache read: the hit, the size and the status from the value read, checked at `at`
     /// (the function's return type) to be a type that tells a hit from a miss.
@@ -139,9 +143,16 @@ impl Plan {
             Spec::Process(args) => args.message.krate.as_ref(),
         };
         let private = private_path(krate);
+        let err = match &spec {
+            Spec::Traced(args) => args.err,
+            Spec::Db(args) => args.err,
+            Spec::Cache(args) => args.err,
+            Spec::Publish(args) => args.err,
+            Spec::Process(args) => args.err,
+        };
         let parts = match spec {
             Spec::Traced(args) => traced(&private, args, function),
-            Spec::Db(args) => db(&private, args),
+            Spec::Db(args) => db(&private, args, function),
             Spec::Cache(args) => cache(&private, args, function),
             Spec::Publish(args) => publish(&private, args),
             Spec::Process(args) => process(&private, args),
@@ -152,6 +163,7 @@ impl Plan {
             start: parts.start,
             data: parts.data,
             judge: parts.judge,
+            err,
             inject: parts.inject,
             meter: parts.meter,
         }
@@ -189,7 +201,7 @@ fn traced(private: &TokenStream, args: TracedArgs, function: &MaybeItemFn) -> Pa
     }
 }
 
-fn db(private: &TokenStream, args: DbArgs<Param>) -> Parts {
+fn db(private: &TokenStream, args: DbArgs<Param>, function: &MaybeItemFn) -> Parts {
     let data = data_ident();
     // The text of a `query_param`, read once for the span and the meter.
     let sql = local("__insights_sql");
@@ -216,9 +228,17 @@ fn db(private: &TokenStream, args: DbArgs<Param>) -> Parts {
         if let Some(table) = &args.table {
             builder = quote!(#builder.table(#table));
         }
-        if let Some(operation) = &args.operation {
-            // Upper-cased here rather than on every call.
-            let verb = LitStr::new(&operation.value().to_ascii_uppercase(), operation.span());
+        // Upper-cased here rather than on every call; for a literal query without an
+        // operation, its first keyword (a query from a parameter is read at run time).
+        let verb = match (&args.operation, &args.query) {
+            (Some(operation), _) => Some((operation.value(), operation.span())),
+            (None, QuerySource::Literal(literal)) => {
+                first_keyword(&literal.value()).map(|word| (word.to_owned(), literal.span()))
+            }
+            _ => None,
+        };
+        if let Some((verb, span)) = verb {
+            let verb = LitStr::new(&verb.to_ascii_uppercase(), span);
             builder = quote!(#builder.operation_name(#verb));
         }
     }
@@ -228,16 +248,35 @@ fn db(private: &TokenStream, args: DbArgs<Param>) -> Parts {
     if let Some(name) = &args.db_name {
         builder = quote!(#builder.db_name(#name));
     }
+    // The query source: a static built at the call site, so that recording it allocates
+    // nothing. `line!()` is the attribute's line.
+    let location = Ident::new("__INSIGHTS_QUERY_SOURCE", Span::mixed_site());
+    let name = syn::ext::IdentExt::unraw(&function.sig.ident).to_string();
+    let write = quote! {
+        static #location: #private::CodeLocation = #private::CodeLocation::new(
+            ::core::file!(),
+            ::core::line!(),
+            #name,
+            ::core::module_path!(),
+        );
+        #builder.location(&#location).write(#data);
+    };
     let meter = metered(|| Some(db_meter(private, &args, &sql)));
     Parts {
         prelude,
         meter,
-        ..Parts::child(
-            quote!("db"),
-            quote!(""),
-            closure(private, quote!(#builder.write(#data);)),
-        )
+        ..Parts::child(quote!("db"), quote!(""), closure(private, write))
     }
+}
+
+/// The first word of a statement (as the runtime's `db::operation_of` reads it), if any.
+fn first_keyword(sql: &str) -> Option<&str> {
+    let rest = sql.trim_start();
+    let end = rest
+        .bytes()
+        .position(|b| !b.is_ascii_alphabetic())
+        .unwrap_or(rest.len());
+    (end > 0).then(|| &rest[..end])
 }
 
 /// The meter of a query: its `table` and `operation` labels come from the literals, never from
@@ -515,17 +554,23 @@ impl Plan {
     /// data through `data: &SpanData`.
     pub fn status(&self, out: &Ident, data: &Ident) -> TokenStream {
         let private = &self.private;
+        let error = self.error_status(out);
+        let check_err = self.err.map(|err| check_err_output(private, out, err.span));
         match &self.judge {
             Judge::Outcome => quote! {{
-                use #private::{AnyProbe as _, ResultProbe as _};
+                #check_err
                 let _ = #data;
-                (&#private::Probe(#out)).__insights_status()
+                match #error {
+                    ::core::option::Option::Some(status) => status,
+                    ::core::option::Option::None => #private::SpanStatus::Ok,
+                }
             }},
             Judge::CacheRead { at } => {
                 let check = check_cache_read(private, out, *at);
                 quote! {{
                     use #private::{BytesSize as _, NoReadShape as _, NoSize as _, ReadShape as _};
                     #check
+                    #check_err
                     let lookup = (&#private::Read(#out)).__insights_lookup();
                     if let ::core::option::Option::Some(value) = lookup.value() {
                         if let ::core::option::Option::Some(bytes) =
@@ -534,8 +579,40 @@ impl Plan {
                             #data.set("cache.item_size", bytes);
                         }
                     }
-                    lookup.record(#data)
+                    let status = lookup.record(#data);
+                    // A failed read: the error's status, when the output is an `Err`.
+                    match lookup.hit() {
+                        ::core::option::Option::None => match #error {
+                            ::core::option::Option::Some(status) => status,
+                            ::core::option::Option::None => status,
+                        },
+                        ::core::option::Option::Some(_) => status,
+                    }
                 }}
+            }
+        }
+    }
+
+    /// An expression of type `Option<SpanStatus>`: the status of the error the output `out`
+    /// carries (see [`Judge`]), `None` when it carries none. Resolved at compile time.
+    fn error_status(&self, out: &Ident) -> TokenStream {
+        let private = &self.private;
+        let probe = quote! {{
+            use #private::{AnyProbe as _, ErrorStatusProbe as _, ResultProbe as _};
+            (&&&#private::Probe(#out)).__insights_error()
+        }};
+        match self.err {
+            None => probe,
+            Some(ErrStatus { status, span }) => {
+                let variant = Ident::new(status.variant(), span);
+                quote! {
+                    match #probe {
+                        ::core::option::Option::Some(_) => {
+                            ::core::option::Option::Some(#private::SpanStatus::#variant)
+                        }
+                        ::core::option::Option::None => ::core::option::Option::None,
+                    }
+                }
             }
         }
     }
@@ -544,16 +621,29 @@ impl Plan {
     pub fn verdict(&self, out: &Ident) -> TokenStream {
         let private = &self.private;
         match &self.judge {
-            Judge::Outcome => quote! {{
-                use #private::{AnyProbe as _, ResultProbe as _};
-                #private::Verdict::of_status((&#private::Probe(#out)).__insights_status())
-            }},
+            Judge::Outcome => {
+                let error = self.error_status(out);
+                quote! {
+                    #private::Verdict::of_status(match #error {
+                        ::core::option::Option::Some(status) => status,
+                        ::core::option::Option::None => #private::SpanStatus::Ok,
+                    })
+                }
+            }
             Judge::CacheRead { .. } => quote! {{
                 use #private::{NoReadShape as _, ReadShape as _};
                 #private::Verdict::of_read((&#private::Read(#out)).__insights_lookup().hit())
             }},
         }
     }
+}
+
+/// `check_err_output(out);`, spanned at the `err` literal: an output that is not a `Result` is
+/// reported there.
+fn check_err_output(private: &TokenStream, out: &Ident, at: Span) -> TokenStream {
+    let mut out = out.clone();
+    out.set_span(out.span().located_at(at));
+    quote_spanned!(at=> #private::check_err_output(#out);)
 }
 
 /// `check_cache_read(out);`, spanned at the return type: a type that cannot tell a hit from a

@@ -64,6 +64,7 @@ impl Validate for DbArgs {
             operation: self.operation,
             system: self.system,
             db_name: self.db_name,
+            err: self.err,
             krate: self.krate,
         }))
     }
@@ -101,6 +102,7 @@ impl Validate for CacheArgs {
             kind: self.kind,
             cache_name: self.cache_name,
             tracker: self.tracker,
+            err: self.err,
             krate: self.krate,
         }))
     }
@@ -122,6 +124,7 @@ impl Validate for PublishArgs {
         Ok(Spec::Publish(PublishArgs {
             message: message(sig, self.message)?,
             transaction: self.transaction,
+            err: self.err,
         }))
     }
 }
@@ -133,6 +136,7 @@ impl Validate for ProcessArgs {
             message,
             retry_count: find_opt(sig, "retry_count_param", self.retry_count)?,
             transaction: self.transaction,
+            err: self.err,
         }))
     }
 }

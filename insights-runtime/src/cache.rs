@@ -3,7 +3,9 @@
 //! Ops `cache.get`, `cache.put`, `cache.remove` and `cache.flush`; the description is the key,
 //! or the keys joined with `", "`; data `cache.key` (always an array of strings), `cache.hit`
 //! (a JSON bool, on reads only: Sentry computes the miss rate from it), `cache.item_size`
-//! (bytes), `cache.ttl` (seconds) and, from a [`CacheTracker`], `db.system`,
+//! (bytes), `cache.ttl` (seconds) and, from a [`CacheTracker`], `db.system` with
+//! `db.system.name` beside it (the name Sentry's attribute registry, `sentry-conventions`
+//! 0.29.0, gives it; the old one is kept, as the registry's `backfill` status asks),
 //! `network.peer.address` and `network.peer.port`. Only `cache.get` spans feed the Caches page;
 //! the others show in traces.
 //!
@@ -340,10 +342,12 @@ impl CacheTracker {
         }
     }
 
-    /// Writes `db.system` and the server's address and port.
+    /// Writes `db.system` (and `db.system.name`, its name in Sentry's attribute registry) and
+    /// the server's address and port.
     pub(crate) fn record(&self, data: &SpanData<'_>) {
         if let Some(system) = &self.system {
             data.set("db.system", &**system);
+            data.set("db.system.name", &**system);
         }
         if let Some(address) = &self.address {
             data.set("network.peer.address", address.as_str());

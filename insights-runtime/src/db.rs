@@ -1,9 +1,35 @@
 //! Database spans for Sentry's Queries page.
 //!
 //! A query span has op `db` (never `db.redis`: Sentry keeps those off the Queries page), the
-//! query as its description, and the data keys Sentry reads: `db.system` (always; it also picks
-//! the SQL dialect Sentry parses the query with), `db.operation`, `db.name`, `db.sql.table`,
-//! `server.address` and `server.port`.
+//! query as its description, and the data keys Sentry reads, with the types of Sentry's
+//! attribute registry (`sentry-conventions` 0.29.0). Where the registry renamed a key, both names
+//! go out: the old one is what Sentry's transaction pipeline reads today, the new one what its
+//! span pipeline reads.
+//!
+//! | key | value |
+//! |---|---|
+//! | `db.system`, `db.system.name` | always; the system also picks the SQL dialect Sentry parses the query with |
+//! | `db.query.text` | the parameterized statement, the same as the description |
+//! | `db.operation`, `db.operation.name` | the operation given, else the statement's first keyword, upper-cased (`SELECT`, `WITH`, `MERGE`) |
+//! | `db.name`, `db.namespace` | the database, when given |
+//! | `db.sql.table`, `db.collection.name` | the table, when given |
+//! | `server.address`, `server.port` | when given |
+//! | `code.filepath`, `code.file.path`, `code.lineno`, `code.line.number` | where the query was issued: the query source (below) |
+//! | `code.function`, `code.namespace` | the function and module path, from the attribute only |
+//!
+//! # Query source
+//!
+//! Sentry's Queries page shows where in the code a slow query was issued. The location is known
+//! at compile time, so it costs no stack walk and no allocation: the attribute records the file
+//! (as `file!()` gives it, relative to the package root), the line of the attribute, the
+//! function's name and its module path; the builders ([`Query::sql`],
+//! [`Query::table_operation`], [`track_database_query`]) are `#[track_caller]` and record the
+//! file and line of the code that called them, without `code.function` and `code.namespace`
+//! (which a caller's location does not have; [`Query::location`] gives them all). It is on by
+//! default for every db span; [`set_query_source`] (or
+//! [`Settings::db_query_source`](crate::setup::Settings::db_query_source)) turns it off or
+//! records it only for queries that took at least a given time, as sentry-python's
+//! `enable_db_query_source` and `db_query_source_threshold_ms` do.
 //!
 //! Sentry groups and shows a query only after parsing it as SQL, so when only a table and an
 //! operation are known (a PostgREST-style client, a key-value call behind a repository) the
@@ -29,10 +55,13 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::future::Future;
+use std::panic::Location;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use crate::future::{Instrumented, Recording, StatusFn};
-use crate::span::{SpanData, SpanGuard};
+use crate::span::{Deferred, SpanData, SpanGuard};
 use crate::status::Outcome;
 
 /// The op of every database span.
@@ -182,6 +211,182 @@ pub const fn operation_label(sql: &str) -> &'static str {
     "other"
 }
 
+/// `db.operation` of a statement: its first keyword (after any leading whitespace),
+/// upper-cased, whatever it is (`SELECT`, `WITH`, `MERGE`, `CALL`); `None` when the statement
+/// does not start with a word. Borrowed when the keyword is upper case already.
+///
+/// ```
+/// use insights_runtime::db::operation_of;
+///
+/// assert_eq!(operation_of("  select id FROM users").as_deref(), Some("SELECT"));
+/// assert_eq!(operation_of("WITH t AS (SELECT 1) SELECT * FROM t").as_deref(), Some("WITH"));
+/// assert_eq!(operation_of("(SELECT 1)"), None);
+/// ```
+pub fn operation_of(sql: &str) -> Option<Cow<'_, str>> {
+    let start = sql.len() - sql.trim_start().len();
+    let rest = &sql[start..];
+    let end = rest
+        .bytes()
+        .position(|b| !b.is_ascii_alphabetic())
+        .unwrap_or(rest.len());
+    if end == 0 {
+        return None;
+    }
+    Some(upper_case(&rest[..end]))
+}
+
+/// `text` in ASCII upper case, borrowed when it is already.
+fn upper_case(text: &str) -> Cow<'_, str> {
+    if text.bytes().any(|b| b.is_ascii_lowercase()) {
+        Cow::Owned(text.to_ascii_uppercase())
+    } else {
+        Cow::Borrowed(text)
+    }
+}
+
+/// Where in the code a query was issued, as Sentry's query source shows it: a file (relative
+/// to the package root, as `file!()` gives it), a line and, when known, the function and its
+/// module path.
+///
+/// Build it as a `static` (its constructor is a `const fn`), so that recording it allocates
+/// nothing:
+///
+/// ```
+/// use insights_runtime::db::{CodeLocation, Query};
+///
+/// static HERE: CodeLocation = CodeLocation::new(file!(), line!(), "load_user", module_path!());
+/// let query = Query::sql("SELECT * FROM users WHERE id = $1").location(&HERE);
+/// # let _ = query;
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CodeLocation {
+    file: &'static str,
+    line: u32,
+    function: Option<&'static str>,
+    namespace: Option<&'static str>,
+}
+
+impl CodeLocation {
+    /// A location in `function` of module `namespace` (`module_path!()`).
+    pub const fn new(
+        file: &'static str,
+        line: u32,
+        function: &'static str,
+        namespace: &'static str,
+    ) -> Self {
+        CodeLocation {
+            file,
+            line,
+            function: Some(function),
+            namespace: Some(namespace),
+        }
+    }
+
+    /// The file, as `file!()` gives it.
+    pub const fn file(&self) -> &'static str {
+        self.file
+    }
+
+    /// The line.
+    pub const fn line(&self) -> u32 {
+        self.line
+    }
+
+    /// The function's name, when known.
+    pub const fn function(&self) -> Option<&'static str> {
+        self.function
+    }
+
+    /// The module path, when known.
+    pub const fn namespace(&self) -> Option<&'static str> {
+        self.namespace
+    }
+}
+
+/// A query's source: a location built at the call site, or the caller of a builder.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Source {
+    Caller(&'static Location<'static>),
+    Site(&'static CodeLocation),
+}
+
+impl Source {
+    /// Writes `code.filepath`, `code.file.path`, `code.lineno`, `code.line.number` and, when
+    /// known, `code.function` and `code.namespace`.
+    pub(crate) fn record(self, data: &SpanData<'_>) {
+        let (file, line, function, namespace) = match self {
+            Source::Caller(location) => (location.file(), location.line(), None, None),
+            Source::Site(location) => (
+                location.file,
+                location.line,
+                location.function,
+                location.namespace,
+            ),
+        };
+        data.set("code.filepath", file);
+        data.set("code.file.path", file);
+        data.set("code.lineno", line);
+        data.set("code.line.number", line);
+        if let Some(function) = function {
+            data.set("code.function", function);
+        }
+        if let Some(namespace) = namespace {
+            data.set("code.namespace", namespace);
+        }
+    }
+}
+
+/// When db spans carry their query source (see the [module](self) docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum QuerySource {
+    /// Every db span (the default).
+    #[default]
+    On,
+    /// None.
+    Off,
+    /// Only spans that lasted at least this long, checked when they finish (sentry-python's
+    /// `db_query_source_threshold_ms`). A zero duration is [`QuerySource::On`].
+    AtLeast(Duration),
+}
+
+/// The query-source setting: `0` on, `u64::MAX` off, else the threshold in nanoseconds.
+static QUERY_SOURCE: AtomicU64 = AtomicU64::new(0);
+
+const SOURCE_OFF: u64 = u64::MAX;
+
+/// Sets when db spans carry their query source, for the whole process, from now on (spans
+/// already started keep the setting they started with). [`setup::init`](crate::setup::init)
+/// applies [`Settings::db_query_source`](crate::setup::Settings::db_query_source); call this
+/// when you set `sentry` up yourself.
+///
+/// ```
+/// use std::time::Duration;
+/// use insights_runtime::db::{self, QuerySource};
+///
+/// db::set_query_source(QuerySource::AtLeast(Duration::from_millis(100)));
+/// assert_eq!(db::query_source(), QuerySource::AtLeast(Duration::from_millis(100)));
+/// db::set_query_source(QuerySource::On);
+/// ```
+pub fn set_query_source(setting: QuerySource) {
+    let raw = match setting {
+        QuerySource::On => 0,
+        QuerySource::Off => SOURCE_OFF,
+        QuerySource::AtLeast(threshold) => {
+            u64::try_from(threshold.as_nanos()).map_or(SOURCE_OFF - 1, |n| n.min(SOURCE_OFF - 1))
+        }
+    };
+    QUERY_SOURCE.store(raw, Ordering::Relaxed);
+}
+
+/// The current query-source setting (see [`set_query_source`]).
+pub fn query_source() -> QuerySource {
+    match QUERY_SOURCE.load(Ordering::Relaxed) {
+        0 => QuerySource::On,
+        SOURCE_OFF => QuerySource::Off,
+        nanos => QuerySource::AtLeast(Duration::from_nanos(nanos)),
+    }
+}
+
 impl std::str::FromStr for Operation {
     type Err = UnknownOperation;
 
@@ -225,11 +430,14 @@ pub struct Query<'a> {
     operation: Option<&'a str>,
     filters: &'a [&'a str],
     server: Option<(&'a str, u16)>,
+    /// Where the query was issued.
+    source: Source,
 }
 
 impl<'a> Query<'a> {
     /// A span whose description is `sql`, kept verbatim: write it with placeholders (`$1`,
-    /// `?`, `%s`, `:name`), never with values.
+    /// `?`, `%s`, `:name`), never with values. Its query source is the caller's file and line.
+    #[track_caller]
     pub fn sql(sql: &'a str) -> Self {
         Query {
             sql: Some(sql),
@@ -240,11 +448,13 @@ impl<'a> Query<'a> {
             operation: None,
             filters: &[],
             server: None,
+            source: Source::Caller(Location::caller()),
         }
     }
 
     /// A span for `operation` on `table`, described by a parameterized statement built for
-    /// them (see [`statement`]).
+    /// them (see [`statement`]). Its query source is the caller's file and line.
+    #[track_caller]
     pub fn table_operation(table: &'a str, operation: Operation) -> Self {
         Query {
             table: Some(table),
@@ -269,26 +479,27 @@ impl<'a> Query<'a> {
         self
     }
 
-    /// `db.name`.
+    /// `db.name` and `db.namespace`.
     pub fn db_name(mut self, name: &'a str) -> Self {
         self.db_name = Some(name);
         self
     }
 
-    /// `db.sql.table`.
+    /// `db.sql.table` and `db.collection.name`.
     pub fn table(mut self, table: &'a str) -> Self {
         self.table = Some(table);
         self
     }
 
-    /// `db.operation`.
+    /// `db.operation` and `db.operation.name` (without it: the statement's first keyword, see
+    /// [`operation_of`]).
     pub fn operation(mut self, operation: Operation) -> Self {
         self.operation = Some(operation.verb());
         self
     }
 
-    /// `db.operation` by name, for operations [`Operation`] does not list (`MERGE`, `CALL`);
-    /// recorded upper-cased, as Sentry shows it.
+    /// `db.operation` and `db.operation.name` by name, for operations [`Operation`] does not
+    /// list (`MERGE`, `CALL`); recorded upper-cased, as Sentry shows it.
     pub fn operation_name(mut self, operation: &'a str) -> Self {
         self.operation = Some(operation);
         self
@@ -297,6 +508,13 @@ impl<'a> Query<'a> {
     /// `server.address` and `server.port`.
     pub fn server(mut self, address: &'a str, port: u16) -> Self {
         self.server = Some((address, port));
+        self
+    }
+
+    /// The query source: where the query was issued, in place of the builder's caller (a
+    /// `static` location, so that nothing is allocated; the attribute gives its own).
+    pub fn location(mut self, location: &'static CodeLocation) -> Self {
+        self.source = Source::Site(location);
         self
     }
 
@@ -324,25 +542,42 @@ impl<'a> Query<'a> {
         }
     }
 
-    /// Writes the span's data fields (not the description).
+    /// Writes the span's data fields but `db.query.text` (see [`write`](Self::write)): the
+    /// system, database, table, operation, server and, as [`set_query_source`] says, the query
+    /// source.
     pub fn record(&self, data: &SpanData<'_>) {
-        data.set("db.system", self.system_name());
+        let system = self.system_name();
+        data.set("db.system", system);
+        data.set("db.system.name", system);
         if let Some(name) = self.db_name {
             data.set("db.name", name);
+            data.set("db.namespace", name);
         }
         if let Some(table) = self.table {
             data.set("db.sql.table", table);
+            data.set("db.collection.name", table);
         }
-        if let Some(operation) = self.operation {
-            if operation.bytes().any(|b| b.is_ascii_lowercase()) {
-                data.set("db.operation", operation.to_ascii_uppercase());
-            } else {
-                data.set("db.operation", operation);
-            }
+        let operation = match (self.operation, self.sql) {
+            (Some(operation), _) => Some(upper_case(operation)),
+            (None, Some(sql)) => operation_of(sql),
+            (None, None) => None,
+        };
+        if let Some(operation) = operation {
+            data.set("db.operation", &*operation);
+            data.set("db.operation.name", &*operation);
         }
         if let Some((address, port)) = self.server {
             data.set("server.address", address);
             data.set("server.port", port);
+        }
+        match QUERY_SOURCE.load(Ordering::Relaxed) {
+            0 => self.source.record(data),
+            SOURCE_OFF => {}
+            nanos => data.defer(Deferred {
+                started: Instant::now(),
+                at_least: Duration::from_nanos(nanos),
+                source: self.source,
+            }),
         }
     }
 
@@ -380,9 +615,12 @@ impl<'a> Query<'a> {
         Instrumented::new(future, self.recording(), |output, _| output.status())
     }
 
-    /// Writes the description and the data fields on a span being started.
+    /// Writes the description, `db.query.text` (the same statement) and the data fields on a
+    /// span being started.
     pub fn write(&self, data: &SpanData<'_>) {
-        data.describe(&self.description());
+        let description = self.description();
+        data.describe(&description);
+        data.set("db.query.text", &*description);
         self.record(data);
     }
 }
@@ -606,7 +844,8 @@ const RESERVED: &[&str] = &[
 /// and `database_query_duration_seconds`, failed or not.
 ///
 /// For a span with the query's own SQL, use [`Query::run`] or
-/// `#[instrument_db_operation(query = "..", table = "..")]`.
+/// `#[instrument_db_operation(query = "..", table = "..")]`. Its query source is the caller's
+/// file and line (`#[track_caller]`).
 ///
 /// ```
 /// use insights_runtime::db::{self, Operation};
@@ -617,6 +856,7 @@ const RESERVED: &[&str] = &[
 /// # assert!(user.is_none());
 /// # Ok::<(), std::io::Error>(()) }).unwrap();
 /// ```
+#[track_caller]
 pub fn track_database_query<F>(
     table: &'static str,
     operation: Operation,

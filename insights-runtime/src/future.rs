@@ -20,7 +20,7 @@ use std::task::{Context, Poll};
 use sentry::protocol::SpanStatus;
 use sentry::{Hub, HubSwitchGuard, TransactionOrSpan};
 
-use crate::span::{enabled, open, set_status_if_unset, Root, SpanData};
+use crate::span::{enabled, open, set_status_if_unset, Deferred, Root, SpanData};
 use crate::status::Outcome;
 
 /// A span started for a future that has not been polled under it yet.
@@ -32,6 +32,8 @@ pub struct Recording {
     /// A transaction started for this span (a queue consumer's), ended with it.
     root: Option<TransactionOrSpan>,
     hub: Arc<Hub>,
+    /// Data written only if the span lasts long enough (a db span's query source).
+    deferred: Option<Deferred>,
 }
 
 impl Recording {
@@ -74,11 +76,14 @@ impl Recording {
                 forked.set_span(Some(span.clone()));
                 Some((span, forked))
             })?;
-            data(&SpanData::new(&span));
+            let written = SpanData::new(&span);
+            data(&written);
+            let deferred = written.into_deferred();
             Some(Recording {
                 span,
                 root: None,
                 hub: Arc::new(Hub::new(hub.client(), Arc::new(scope))),
+                deferred,
             })
         })
     }
@@ -95,6 +100,7 @@ impl Recording {
             span,
             root,
             hub: fork,
+            deferred: None,
         }
     }
 
@@ -105,6 +111,9 @@ impl Recording {
 
     fn end(self, status: impl FnOnce(&SpanData<'_>) -> SpanStatus) {
         let status = set_status_if_unset(&self.span, status);
+        if let Some(deferred) = self.deferred {
+            deferred.end(&self.span);
+        }
         // Finishing a transaction applies the current hub's scope to it; this is that hub.
         let _current = HubSwitchGuard::new(self.hub);
         self.span.finish();

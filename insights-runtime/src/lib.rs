@@ -53,9 +53,11 @@
 pub mod cache;
 pub mod console;
 pub mod db;
+pub mod dsc;
 pub mod future;
 #[cfg(feature = "metrics")]
 pub mod metrics;
+pub mod propagation;
 pub mod queue;
 pub mod sampling;
 pub mod scrub;
@@ -82,6 +84,7 @@ pub mod transport;
 /// | `description = "..."` | the span's description | the function's name |
 /// | `transaction = "Name"` | when no span is current, start a transaction with this name and `op` instead of recording nothing; when one is current, a child span like any other | none |
 /// | `data(key = expr, a.b = expr, "c.d" = expr)` | span data; each `expr` is `Into<serde_json::Value>` and is evaluated only when a span is recorded, before the body runs | none |
+/// | `err = "not_found"` | the status of a returned `Err`, whatever the error: one of Sentry's span statuses (`not_found`, `permission_denied`, `invalid_argument`, `unavailable`, ..., checked at compile time); the function must return a `Result` | the error's [`status::ErrorStatus`], else `internal_error` |
 /// | `crate = path` | where the runtime is, for crates that re-export it under another name | `::insights_runtime` |
 ///
 /// # Status
@@ -90,6 +93,45 @@ pub mod transport;
 /// `internal_error` (recognised by type, so `Result` aliases work; an `Option::None` is not an
 /// error); a panic is `internal_error` and keeps unwinding; an async call dropped before it
 /// completes is `cancelled`.
+///
+/// An expected error (a lookup answering 404) can say otherwise: `err = "<status>"` gives every
+/// `Err` of this function that status, and an error type implementing
+/// [`status::ErrorStatus`] gives each of its errors its own, in every attribute at once; `err`
+/// wins over the trait, and a status the function set itself wins over both. Every other
+/// attribute takes `err` too. The [`status`] module has the full rule.
+///
+/// ```
+/// use insights_runtime::status::{ErrorStatus, SpanStatus};
+/// use insights_runtime::traced;
+///
+/// #[derive(Debug)]
+/// enum AppError {
+///     NotFound,
+///     Database,
+/// }
+///
+/// impl ErrorStatus for AppError {
+///     fn span_status(&self) -> SpanStatus {
+///         match self {
+///             AppError::NotFound => SpanStatus::NotFound,
+///             AppError::Database => SpanStatus::InternalError,
+///         }
+///     }
+/// }
+///
+/// #[traced] // `Err(AppError::NotFound)` is `not_found`, `Err(AppError::Database)` `internal_error`
+/// fn find_order(id: u64) -> Result<String, AppError> {
+///     if id == 0 { Err(AppError::NotFound) } else { Ok(format!("order {id}")) }
+/// }
+///
+/// #[traced(err = "invalid_argument")] // any `Err` is `invalid_argument`
+/// fn parse_id(raw: &str) -> Result<u64, std::num::ParseIntError> {
+///     raw.parse()
+/// }
+///
+/// assert!(find_order(0).is_err());
+/// assert!(parse_id("x").is_err());
+/// ```
 ///
 /// # Function shapes
 ///
@@ -144,16 +186,23 @@ pub use insights_macros::traced;
 ///
 /// `#[instrument_db_operation("users", "select")]` (table, operation) is the same as
 /// `#[instrument_db_operation(table = "users", operation = "select")]`. The span has op `db`,
-/// the data [`db::Query`] records, and a status from the outcome as for [`traced`].
+/// the data [`db::Query`] records (each key beside its new name in Sentry's attribute registry:
+/// `db.system.name`, `db.namespace`, `db.collection.name`, `db.operation.name`, and
+/// `db.query.text`, the statement), and a status from the outcome as for [`traced`]. It also
+/// carries its query source, computed at compile time: `code.filepath` and `code.file.path`
+/// (`file!()`), `code.lineno` and `code.line.number` (the attribute's line), `code.function`
+/// (the function's name) and `code.namespace` (`module_path!()`); see
+/// [`db::set_query_source`] to turn it off or keep it for slow queries only.
 ///
 /// | argument | meaning |
 /// |---|---|
-/// | `table = "users"` (or first, by position) | `db.sql.table` |
-/// | `operation = "select"` (or second, by position) | `db.operation`, upper-cased; `select`, `insert`, `update`, `delete` or `upsert` when the description is built from the table, any name with `query`/`query_param` |
+/// | `table = "users"` (or first, by position) | `db.sql.table` and `db.collection.name` |
+/// | `operation = "select"` (or second, by position) | `db.operation` and `db.operation.name`, upper-cased; `select`, `insert`, `update`, `delete` or `upsert` when the description is built from the table, any name with `query`/`query_param`; without it, the query's first keyword ([`db::operation_of`]) |
 /// | `query = "SELECT .. WHERE id = $1"` | the description, verbatim (write placeholders, never values) |
 /// | `query_param = "sql"` | the description is the value of this parameter (`AsRef<str>`) |
-/// | `system = "sqlite"` | `db.system` (default: [`db::default_system`], `postgresql` until set) |
-/// | `db_name = "app"` | `db.name` |
+/// | `system = "sqlite"` | `db.system` and `db.system.name` (default: [`db::default_system`], `postgresql` until set) |
+/// | `db_name = "app"` | `db.name` and `db.namespace` |
+/// | `err = "..."` | the status of a returned `Err`, as for [`traced`] |
 /// | `crate = path` | as for [`traced`] |
 ///
 /// Without `query` or `query_param`, the description is a parameterized statement for the table
@@ -194,7 +243,8 @@ pub use insights_macros::instrument_db_operation;
 ///
 /// * `get`: `cache.hit` and `cache.item_size` come from the returned value, which must tell a
 ///   hit from a miss ([`cache::ReadOutcome`]): `Option<T>` (a hit is `Some`),
-///   `Result<Option<T>, E>` (a hit is `Ok(Some)`; `Err` is `internal_error` and records no hit),
+///   `Result<Option<T>, E>` (a hit is `Ok(Some)`; `Err` records no hit and is `internal_error`,
+///   or the status `err = ".."` or the error's [`status::ErrorStatus`] gives it),
 ///   `bool` or `Result<bool, E>`, or an alias of one of them. Any other return type is a
 ///   compile error on the return type. The size is the byte length of a hit value that is text
 ///   or bytes (`AsRef<[u8]>`: `String`, `Vec<u8>`, `bytes::Bytes`, ..); other values get no
@@ -207,7 +257,8 @@ pub use insights_macros::instrument_db_operation;
 ///   on the span (`db.system`, `network.peer.address`, `network.peer.port`);
 ///   `cache_name = "users"`, the `cache_name` label of the metrics the `metrics` feature
 ///   records (`cache_hits_total`, ..; default: the tracker's [`name`](cache::CacheTracker::name),
-///   else `"default"`); `crate = path`, as for [`traced`].
+///   else `"default"`); `err = "..."` (for a failed read too) and `crate = path`, as for
+///   [`traced`].
 ///
 /// ```
 /// use std::collections::HashMap;
@@ -247,6 +298,7 @@ pub use insights_macros::instrument_cache_operation;
 /// | `message_id_param = "id"` | a parameter whose value (any `Display`) is `messaging.message.id` |
 /// | `body_param = "body"` | a parameter of bytes or text (`AsRef<[u8]>`) whose length is `messaging.message.body.size` |
 /// | `transaction = "POST /orders"` | the producer's transaction name, for `sentry-transaction` in the baggage (the `sentry` crate cannot tell it) |
+/// | `err = "..."` | the status of a returned `Err`, as for [`traced`] |
 /// | `crate = path` | as for [`traced`] |
 ///
 /// Every `*_param` must name a plain parameter of the function; a wrong name or type is a

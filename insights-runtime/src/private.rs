@@ -13,7 +13,7 @@
 //! syntax cannot.
 
 pub use crate::cache::{CacheKeys, CacheTracker, ReadOutcome, DEFAULT_CACHE_NAME};
-pub use crate::db::{operation_label, Operation, Query, UNKNOWN_TABLE};
+pub use crate::db::{operation_label, CodeLocation, Operation, Query, UNKNOWN_TABLE};
 pub use crate::future::{Instrumented, Recording};
 pub use crate::queue::{Carrier, CarrierMut, Process, Publish};
 pub use crate::span::{SpanData, SpanGuard};
@@ -45,41 +45,74 @@ pub fn expect_output<O, F: ::core::future::Future<Output = O>>(future: F) -> F {
 // ---------------------------------------------------------------------------------------------
 // The status of any output.
 //
-// `(&Probe(&value)).__insights_status()`: the compiler first looks for a method taking
-// `&Probe<T>`, which exists only when `T` is a `Result`; failing that it borrows once more and
-// finds the catch-all on `&&Probe<T>` ("autoref specialisation").
+// `(&&&Probe(&value)).__insights_error()`: the compiler takes the first of three methods whose
+// receiver it reaches by dereferencing, outermost first ("autoref specialisation"): on
+// `&&Probe<T>` when `T` is a `Result` whose error implements `ErrorStatus`, on `&Probe<T>` when
+// `T` is any other `Result`, and on `Probe<T>` for anything else. Resolved at compile time: no
+// run-time cost over matching the `Result` by hand.
 
 /// A returned value, for status detection.
 pub struct Probe<'a, T: ?Sized>(pub &'a T);
 
-/// The status of a `Result`: `Err` is `internal_error`.
-pub trait ResultProbe {
-    /// The status of the output.
-    fn __insights_status(&self) -> SpanStatus;
+/// The status of an error that says its own: `Err(e)` is `e.span_status()`.
+pub trait ErrorStatusProbe {
+    /// The status of the error the output carries; `None` when it carries none.
+    fn __insights_error(&self) -> Option<SpanStatus>;
 }
 
-impl<T, E> ResultProbe for Probe<'_, Result<T, E>> {
+impl<T, E: crate::status::ErrorStatus> ErrorStatusProbe for &&Probe<'_, Result<T, E>> {
     #[inline]
-    fn __insights_status(&self) -> SpanStatus {
+    fn __insights_error(&self) -> Option<SpanStatus> {
         match self.0 {
-            Ok(_) => SpanStatus::Ok,
-            Err(_) => SpanStatus::InternalError,
+            Ok(_) => None,
+            Err(error) => Some(error.span_status()),
         }
     }
 }
 
-/// The status of any other value: `ok`.
-pub trait AnyProbe {
-    /// The status of the output.
-    fn __insights_status(&self) -> SpanStatus;
+/// The status of any other `Result`: `Err` is `internal_error`.
+pub trait ResultProbe {
+    /// The status of the error the output carries; `None` when it carries none.
+    fn __insights_error(&self) -> Option<SpanStatus>;
 }
 
-impl<T: ?Sized> AnyProbe for &Probe<'_, T> {
+impl<T, E> ResultProbe for &Probe<'_, Result<T, E>> {
     #[inline]
-    fn __insights_status(&self) -> SpanStatus {
-        SpanStatus::Ok
+    fn __insights_error(&self) -> Option<SpanStatus> {
+        match self.0 {
+            Ok(_) => None,
+            Err(_) => Some(SpanStatus::InternalError),
+        }
     }
 }
+
+/// Any other value carries no error.
+pub trait AnyProbe {
+    /// `None`.
+    fn __insights_error(&self) -> Option<SpanStatus>;
+}
+
+impl<T: ?Sized> AnyProbe for Probe<'_, T> {
+    #[inline]
+    fn __insights_error(&self) -> Option<SpanStatus> {
+        None
+    }
+}
+
+/// Checks that the output of a function with `err = ".."` is a `Result`. The expansion spans
+/// the call at the argument's literal, so that another type is reported there, once.
+#[inline(always)]
+pub fn check_err_output<R: ErrOutput + ?Sized>(_: &R) {}
+
+/// A `Result`, for `err = ".."`.
+#[diagnostic::on_unimplemented(
+    message = "`err` sets the status of a returned `Err`, but the function returns `{Self}`",
+    label = "the function does not return a `Result`",
+    note = "`err = \"..\"` applies to functions returning a `Result` (or an alias of one); remove it here"
+)]
+pub trait ErrOutput {}
+
+impl<T, E> ErrOutput for Result<T, E> {}
 
 // ---------------------------------------------------------------------------------------------
 // `#[instrument_db_operation]`.

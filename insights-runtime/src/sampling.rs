@@ -67,9 +67,17 @@ impl Sampler {
         }
     }
 
-    /// The sampler as `sentry`'s `traces_sampler`.
+    /// The sampler as `sentry`'s `traces_sampler`. The rate it returns for the head of a trace
+    /// (a transaction no parent decided) is kept for the trace, so that the baggage and the
+    /// envelopes of the trace state the rate that decided it ([`crate::dsc`]).
     pub fn into_fn(self) -> impl Fn(&TransactionContext) -> f32 + Send + Sync + 'static {
-        move |context| self.sample(context)
+        move |context| {
+            let rate = self.sample(context);
+            if context.sampled().is_none() {
+                crate::dsc::sampled_at(context.trace_id(), f64::from(rate));
+            }
+            rate
+        }
     }
 }
 

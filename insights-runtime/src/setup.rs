@@ -73,6 +73,8 @@ pub struct Settings {
     expected_errors: Vec<String>,
     /// `None`: print when the environment is `development`.
     console_without_dsn: Option<bool>,
+    /// `None`: leave `db::query_source` as it is (on, unless set).
+    db_query_source: Option<crate::db::QuerySource>,
 }
 
 /// A setting whose value cannot be used.
@@ -110,6 +112,7 @@ impl Settings {
             scrubber: Scrubber::default(),
             expected_errors: Vec::new(),
             console_without_dsn: None,
+            db_query_source: None,
         }
     }
 
@@ -268,6 +271,25 @@ impl Settings {
         self
     }
 
+    /// When db spans carry their query source (`code.filepath`, `code.lineno`, ...): on for
+    /// every db span by default, off, or only for queries that took at least a given time
+    /// (sentry-python's `enable_db_query_source` and `db_query_source_threshold_ms`). [`init`]
+    /// applies it process-wide with [`db::set_query_source`](crate::db::set_query_source).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use insights_runtime::db::QuerySource;
+    /// use insights_runtime::setup::Settings;
+    ///
+    /// let settings = Settings::new("shop@1.0.0")
+    ///     .db_query_source(QuerySource::AtLeast(Duration::from_millis(100)));
+    /// # let _ = settings;
+    /// ```
+    pub fn db_query_source(mut self, setting: crate::db::QuerySource) -> Self {
+        self.db_query_source = Some(setting);
+        self
+    }
+
     /// Whether [`init`] prints to the console when no DSN is set (see
     /// [`console_without_dsn`](Self::console_without_dsn)).
     pub fn prints_without_dsn(&self) -> bool {
@@ -381,6 +403,9 @@ pub fn init_with(
     settings: Settings,
     configure: impl FnOnce(ClientOptions) -> ClientOptions,
 ) -> InitGuard {
+    if let Some(setting) = settings.db_query_source {
+        crate::db::set_query_source(setting);
+    }
     if settings.dsn.is_none() && !settings.prints_without_dsn() {
         return InitGuard {
             client: None,

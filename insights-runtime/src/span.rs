@@ -11,7 +11,9 @@
 //! * the guard always finishes the span and puts the previous span back, on every exit path,
 //!   including a panic (which marks the span `internal_error` unless a status was already set).
 
+use std::cell::Cell;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use sentry::protocol::{SpanStatus, Value};
 use sentry::{Hub, TransactionContext, TransactionOrSpan};
@@ -54,6 +56,25 @@ struct Active {
     /// The hub whose current span this guard replaced, and the span to put back; `None` for a
     /// detached guard.
     restore: Option<(Arc<Hub>, Option<TransactionOrSpan>)>,
+    /// Data written only if the span lasts long enough (a db span's query source).
+    deferred: Option<Deferred>,
+}
+
+/// Data a span's start leaves for its end: a db span's query source, written when the span
+/// finishes if it lasted at least `at_least` (see `db::set_query_source`).
+pub(crate) struct Deferred {
+    pub(crate) started: Instant,
+    pub(crate) at_least: Duration,
+    pub(crate) source: crate::db::Source,
+}
+
+impl Deferred {
+    /// Writes the data on `span` if it lasted long enough; called right before it finishes.
+    pub(crate) fn end(self, span: &TransactionOrSpan) {
+        if self.started.elapsed() >= self.at_least {
+            self.source.record(&SpanData::new(span));
+        }
+    }
 }
 
 /// A handle that writes data fields onto a span being started.
@@ -62,11 +83,25 @@ struct Active {
 /// which run only when a span is recorded, so the values are never computed otherwise.
 pub struct SpanData<'a> {
     span: &'a TransactionOrSpan,
+    deferred: Cell<Option<Deferred>>,
 }
 
 impl<'a> SpanData<'a> {
     pub(crate) fn new(span: &'a TransactionOrSpan) -> Self {
-        SpanData { span }
+        SpanData {
+            span,
+            deferred: Cell::new(None),
+        }
+    }
+
+    /// Leaves `deferred` for the span's end (only the span's start hands it on).
+    pub(crate) fn defer(&self, deferred: Deferred) {
+        self.deferred.set(Some(deferred));
+    }
+
+    /// What the start left for the end.
+    pub(crate) fn into_deferred(self) -> Option<Deferred> {
+        self.deferred.into_inner()
     }
 
     /// Sets `key` to `value` in the span's data.
@@ -174,9 +209,11 @@ impl SpanGuard {
             return Self::noop();
         }
         // `with_active` is the cheapest public gate: without an enabled client it returns at once.
-        let active = Hub::with_active(|hub| Self::install(hub, op, description, root));
-        if let Some(active) = &active {
-            data(&SpanData::new(&active.span));
+        let mut active = Hub::with_active(|hub| Self::install(hub, op, description, root));
+        if let Some(active) = &mut active {
+            let written = SpanData::new(&active.span);
+            data(&written);
+            active.deferred = written.into_deferred();
         }
         SpanGuard { active }
     }
@@ -198,6 +235,7 @@ impl SpanGuard {
                 span,
                 root: None,
                 restore: Some((Arc::clone(hub), previous)),
+                deferred: None,
             }))
         })
     }
@@ -213,17 +251,20 @@ impl SpanGuard {
         if !enabled() {
             return Self::noop();
         }
-        let active = Hub::with_active(|hub| {
+        let mut active = Hub::with_active(|hub| {
             let parent = hub.configure_scope(|scope| scope.get_span());
             let span = open(hub, parent.as_ref(), op, description, &Root::ChildOnly)?;
             Some(Box::new(Active {
                 span,
                 root: None,
                 restore: None,
+                deferred: None,
             }))
         });
-        if let Some(active) = &active {
-            data(&SpanData::new(&active.span));
+        if let Some(active) = &mut active {
+            let written = SpanData::new(&active.span);
+            data(&written);
+            active.deferred = written.into_deferred();
         }
         SpanGuard { active }
     }
@@ -244,6 +285,7 @@ impl SpanGuard {
                 span,
                 root,
                 restore: Some((Arc::clone(hub), previous)),
+                deferred: None,
             })),
         }
     }
@@ -324,9 +366,13 @@ impl Active {
             span,
             root,
             restore,
+            deferred,
         } = self;
         if let Some((hub, previous)) = restore {
             hub.configure_scope(|scope| scope.set_span(previous));
+        }
+        if let Some(deferred) = deferred {
+            deferred.end(&span);
         }
         span.finish();
         if let Some(root) = root {

@@ -43,11 +43,15 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use sentry::client_report::{Reason, Recorder};
-use sentry::protocol::{EnvelopeFilterCallbacks, EnvelopeItem, ItemContainer};
+use sentry::protocol::{
+    Context, DynamicSamplingContext, EnvelopeFilterCallbacks, EnvelopeItem, ItemContainer,
+};
 use sentry::transports::{RateLimiter, RateLimitingCategory};
 use sentry::types::Scheme;
 use sentry::{Envelope, Transport, TransportFactory, TransportOptions};
 
+use crate::dsc;
+use crate::queue::propagation::{dsc_entries, head_sample_rand};
 use crate::scrub::Scrubber;
 
 /// The channel's size when the client options set none (`sentry`'s own default).
@@ -359,6 +363,112 @@ struct Worker {
     recorder: Recorder,
 }
 
+/// The envelope with its trace's DSC in the `trace` header, as Sentry decides a whole trace from
+/// it: the DSC frozen for the trace (continued from another service, or written into a baggage
+/// by this one as the head), else `sentry`'s partial header completed with what the baggage of
+/// a head trace would say. A trace continued from an SDK that sent no DSC keeps `sentry`'s
+/// header. Sending a transaction releases its trace from [`crate::dsc`].
+fn with_trace_dsc(envelope: Envelope) -> Envelope {
+    let Some(transaction) = envelope.items().find_map(|item| match item {
+        EnvelopeItem::Transaction(transaction) => Some(transaction),
+        _ => None,
+    }) else {
+        return envelope;
+    };
+    let Some(Context::Trace(trace)) = transaction.contexts.get("trace") else {
+        return envelope;
+    };
+    let trace_id = trace.trace_id;
+    let frozen = dsc::frozen(trace_id);
+    dsc::release(trace_id);
+    let dsc = match frozen {
+        Some(frozen) if frozen.is_empty() => return envelope,
+        Some(frozen) => from_entries(&dsc_entries(&frozen)),
+        None => {
+            let Some(partial) = partial_dsc(&envelope) else {
+                return envelope;
+            };
+            let entry = |key: &str| partial.get(key).and_then(|v| v.as_str()).map(str::to_owned);
+            let sampled = entry("sampled").is_some_and(|s| s == "true");
+            let rate = entry("sample_rate")
+                .and_then(|r| r.parse::<f64>().ok())
+                .unwrap_or(if sampled { 1.0 } else { 0.0 });
+            let id = trace_id.to_string();
+            let mut entries = vec![
+                ("trace_id".to_owned(), id.clone()),
+                (
+                    "sample_rand".to_owned(),
+                    head_sample_rand(&id, rate, sampled).to_string(),
+                ),
+            ];
+            entries.extend(
+                ["public_key", "sample_rate", "sampled"]
+                    .into_iter()
+                    .filter_map(|key| Some((key.to_owned(), entry(key)?))),
+            );
+            if let Some(release) = &transaction.release {
+                entries.push(("release".to_owned(), release.to_string()));
+            }
+            if let Some(environment) = &transaction.environment {
+                entries.push(("environment".to_owned(), environment.to_string()));
+            }
+            if let Some(name) = transaction.name.as_ref().filter(|n| !n.contains("://")) {
+                entries.push(("transaction".to_owned(), name.clone()));
+            }
+            from_entries(&entries)
+        }
+    };
+    let headers = envelope.headers().clone().with_trace(dsc);
+    envelope.with_headers(headers)
+}
+
+/// The `trace` header `sentry` wrote, as JSON.
+fn partial_dsc(envelope: &Envelope) -> Option<serde_json::Map<String, serde_json::Value>> {
+    match serde_json::to_value(envelope.headers()).ok()? {
+        serde_json::Value::Object(mut headers) => match headers.remove("trace")? {
+            serde_json::Value::Object(trace) => Some(trace),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// A DSC from baggage entries (keys without `sentry-`); entries `sentry` cannot carry in its
+/// envelope header (`replay_id`, ...) and values that do not parse are left out.
+fn from_entries(entries: &[(String, String)]) -> DynamicSamplingContext {
+    entries.iter().fold(
+        DynamicSamplingContext::new(),
+        |dsc, (key, value)| match key.as_str() {
+            "trace_id" => match value.parse() {
+                Ok(id) => dsc.with_trace_id(id),
+                Err(_) => dsc,
+            },
+            "public_key" => dsc.with_public_key(value.clone()),
+            "sample_rate" => match value.parse() {
+                Ok(rate) => dsc.with_sample_rate(rate),
+                Err(_) => dsc,
+            },
+            "sample_rand" => match value.parse() {
+                Ok(rand) => dsc.with_sample_rand(rand),
+                Err(_) => dsc,
+            },
+            "sampled" => match value.as_str() {
+                "true" => dsc.with_sampled(true),
+                "false" => dsc.with_sampled(false),
+                _ => dsc,
+            },
+            "release" => dsc.with_release(value.clone()),
+            "environment" => dsc.with_environment(value.clone()),
+            "transaction" => dsc.with_transaction(value.clone()),
+            "org_id" => match value.parse() {
+                Ok(org) => dsc.with_org_id(org),
+                Err(_) => dsc,
+            },
+            _ => dsc,
+        },
+    )
+}
+
 /// What an attempt to send tells about Sentry's reachability.
 #[derive(Debug, PartialEq, Eq)]
 enum Reach {
@@ -400,6 +510,7 @@ impl Worker {
             Some(scrubber) => scrubber.scrub_envelope(envelope),
             None => envelope,
         };
+        let envelope = with_trace_dsc(envelope);
         let mut body = Vec::with_capacity(1024);
         if envelope.to_writer(&mut body).is_err() {
             self.recorder

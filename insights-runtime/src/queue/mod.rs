@@ -40,7 +40,7 @@
 
 mod carrier;
 mod process;
-mod propagation;
+pub(crate) mod propagation;
 mod publish;
 
 use std::borrow::Cow;

@@ -8,8 +8,9 @@ use std::time::SystemTime;
 use sentry::{Hub, TransactionContext, TransactionOrSpan};
 
 use super::carrier::Carrier;
-use super::propagation::IncomingTrace;
+use super::propagation::{incoming_dsc_of, IncomingTrace};
 use super::{write_message, MessageId, PROCESS_OP, TASK_OP};
+use crate::dsc;
 use crate::future::{Instrumented, Recording, StatusFn};
 use crate::span::{enabled, open, Root, SpanData, SpanGuard};
 use crate::status::Outcome;
@@ -71,7 +72,8 @@ impl<'a, C: Carrier + ?Sized> Process<'a, C> {
     }
 
     /// `messaging.message.receive.latency` in milliseconds, when the broker knows it better
-    /// than the publish time in the headers.
+    /// than the publish time in the headers; recorded rounded to a whole number of
+    /// milliseconds, the registry's type.
     pub fn receive_latency_ms(mut self, ms: f64) -> Self {
         self.latency_ms = Some(ms);
         self
@@ -108,6 +110,11 @@ impl<'a, C: Carrier + ?Sized> Process<'a, C> {
                         Some(incoming.parent_span_id),
                     );
                     ctx.set_sampled(incoming.sampled);
+                    if let Some(headers) = self.headers {
+                        // Everything this transaction sends downstream, and its envelope, carry
+                        // the producer's DSC unchanged.
+                        dsc::continue_trace(incoming.trace_id, || incoming_dsc_of(headers));
+                    }
                     Some(hub.start_transaction(ctx).into())
                 }
                 // No trace in the message, but one is current: the message is handled inside it.
@@ -150,7 +157,8 @@ impl<'a, C: Carrier + ?Sized> Process<'a, C> {
                 data.set("messaging.message.retry.count", count);
             }
             if let Some(ms) = latency {
-                data.set("messaging.message.receive.latency", ms);
+                // An integer number of milliseconds, as Sentry's attribute registry types it.
+                data.set("messaging.message.receive.latency", latency_millis(ms));
             }
             Some(Begun {
                 hub: Arc::clone(hub),
@@ -236,4 +244,17 @@ where
         crate::metrics::Verdict::of_status(output.status())
     });
     span
+}
+
+/// A latency in milliseconds as a whole number: rounded, a negative or NaN one is `0`, and one
+/// beyond `u64` saturates.
+fn latency_millis(ms: f64) -> u64 {
+    // `as` saturates and maps NaN to 0.
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "saturating on purpose"
+    )]
+    let millis = ms.round() as u64;
+    millis
 }

@@ -15,6 +15,7 @@ use sentry::protocol::{SpanId, TraceId};
 use sentry::{Hub, TracesSamplingStrategy, TransactionOrSpan};
 
 use super::carrier::{Carrier, CarrierMut};
+use crate::dsc::{self, Frozen};
 
 /// `sentry-trace`: `<trace id>-<span id>-<sampled>`.
 pub const SENTRY_TRACE: &str = "sentry-trace";
@@ -40,7 +41,9 @@ pub const MAX_BAGGAGE_ENTRIES: usize = 64;
 pub struct TraceHeaders {
     /// `sentry-trace`.
     pub sentry_trace: String,
-    /// `baggage`: Sentry's dynamic sampling context.
+    /// `baggage`: Sentry's dynamic sampling context, as frozen for the trace (see
+    /// [`crate::dsc`]). Empty, and then not written, for a trace continued from an SDK that sent
+    /// no DSC.
     pub baggage: String,
     /// `traceparent`, when enabled.
     pub traceparent: Option<String>,
@@ -53,7 +56,8 @@ impl TraceHeaders {
     pub fn iter(&self) -> impl Iterator<Item = (&'static str, &str)> {
         [
             Some((SENTRY_TRACE, self.sentry_trace.as_str())),
-            Some((BAGGAGE, self.baggage.as_str())),
+            // None for a trace continued from an SDK that sent no DSC (see `crate::dsc`).
+            (!self.baggage.is_empty()).then_some((BAGGAGE, self.baggage.as_str())),
             self.traceparent.as_deref().map(|t| (TRACEPARENT, t)),
             Some((ENQUEUED_TIME, self.enqueued_time.as_str())),
         ]
@@ -72,7 +76,9 @@ impl TraceHeaders {
     /// `sentry_task_enqueued_time`, `traceparent`), for brokers that reject `-`.
     pub fn inject_underscored(&self, carrier: &mut (impl CarrierMut + ?Sized)) {
         carrier.set_header(SENTRY_TRACE_UNDERSCORE, self.sentry_trace.clone());
-        carrier.set_header(BAGGAGE_UNDERSCORE, self.baggage.clone());
+        if !self.baggage.is_empty() {
+            carrier.set_header(BAGGAGE_UNDERSCORE, self.baggage.clone());
+        }
         if let Some(traceparent) = &self.traceparent {
             carrier.set_header(TRACEPARENT, traceparent.clone());
         }
@@ -225,6 +231,11 @@ const BAGGAGE_VALUE: &AsciiSet = &NON_ALPHANUMERIC
 /// A percent-encoded baggage key or value, decoded; `None` unless it decodes to UTF-8 and every
 /// `%` starts an escape (a malformed entry is dropped, not half-read).
 fn percent_decode(s: &str) -> Option<String> {
+    decoded(s).map(std::borrow::Cow::into_owned)
+}
+
+/// As [`percent_decode`], borrowing when there is nothing to decode.
+fn decoded(s: &str) -> Option<std::borrow::Cow<'_, str>> {
     let bytes = s.as_bytes();
     let escapes_ok = bytes.iter().enumerate().all(|(i, b)| {
         *b != b'%'
@@ -235,10 +246,7 @@ fn percent_decode(s: &str) -> Option<String> {
     if !escapes_ok {
         return None;
     }
-    percent_decode_str(s)
-        .decode_utf8()
-        .ok()
-        .map(|c| c.into_owned())
+    percent_decode_str(s).decode_utf8().ok()
 }
 
 fn percent_encode(s: &str, out: &mut String) {
@@ -253,7 +261,7 @@ fn epoch_seconds(now: SystemTime) -> String {
 
 /// The headers for a message published under `span`.
 #[allow(deprecated, reason = "`is_sampled` is exact today, see `span::open`")]
-pub(super) fn headers_for(
+pub(crate) fn headers_for(
     hub: &Hub,
     span: &TransactionOrSpan,
     transaction: Option<&str>,
@@ -265,24 +273,56 @@ pub(super) fn headers_for(
         TransactionOrSpan::Transaction(_) => trace.span_id,
     };
     let sampled = span.is_sampled();
+    // Formatted once: it goes into the baggage, `sample_rand` and `sentry-trace`.
+    let trace_id = trace.trace_id.to_string();
+    // The trace's DSC as frozen here (continued from a message or request, or written before
+    // as its head); else this process is the head, and what it writes now is frozen.
+    let baggage = match dsc::frozen(trace.trace_id) {
+        Some(frozen) => frozen.baggage().to_owned(),
+        None => {
+            let built = head_baggage(hub, trace.trace_id, &trace_id, sampled, transaction);
+            dsc::freeze_head(trace.trace_id, Frozen::from_encoded(built))
+                .baggage()
+                .to_owned()
+        }
+    };
+    let flag = if sampled { "1" } else { "0" };
+    TraceHeaders {
+        sentry_trace: format!("{trace_id}-{span_id}-{flag}"),
+        baggage,
+        traceparent: traceparent.then(|| {
+            format!(
+                "00-{trace_id}-{span_id}-{}",
+                if sampled { "01" } else { "00" }
+            )
+        }),
+        enqueued_time: epoch_seconds(SystemTime::now()),
+    }
+}
+
+/// The DSC of a trace this process is the head of, as a baggage value: `trace_id`,
+/// `public_key`, `sample_rate` (the rate that decided the trace: the fixed rate, or the one the
+/// sampler returned for it), `sample_rand`, `sampled`, `release`, `environment` and, when given
+/// and not a raw URL, `transaction`.
+fn head_baggage(
+    hub: &Hub,
+    id: TraceId,
+    trace_id: &str,
+    sampled: bool,
+    transaction: Option<&str>,
+) -> String {
     let client = hub.client();
     let options = client.as_ref().map(|c| c.options());
     let rate = match options.map(|o| &o.traces_sampling_strategy) {
-        Some(TracesSamplingStrategy::FixedRate(rate)) => f64::from(*rate).clamp(0.0, 1.0),
-        // A sampler's rate for this trace is not known here: state the decision itself.
-        _ => {
-            if sampled {
-                1.0
-            } else {
-                0.0
-            }
-        }
-    };
-    // Formatted once: it goes into the baggage, `sample_rand` and `sentry-trace`.
-    let trace_id = trace.trace_id.to_string();
+        Some(TracesSamplingStrategy::FixedRate(rate)) => Some(f64::from(*rate)),
+        _ => dsc::rate(id),
+    }
+    // Neither known (a sampler that is not ours): state the decision itself.
+    .unwrap_or(if sampled { 1.0 } else { 0.0 })
+    .clamp(0.0, 1.0);
     let mut baggage = String::with_capacity(256);
     baggage.push_str("sentry-trace_id=");
-    baggage.push_str(&trace_id);
+    baggage.push_str(trace_id);
     let entry = |baggage: &mut String, key: &str, value: &str| {
         baggage.push_str(",sentry-");
         baggage.push_str(key);
@@ -301,7 +341,7 @@ pub(super) fn headers_for(
     let _ = write!(
         baggage,
         ",sentry-sample_rand=0.{:06},sentry-sampled={sampled}",
-        sample_rand_micros(&trace_id, rate, sampled)
+        sample_rand_micros(trace_id, rate, sampled)
     );
     if let Some(release) = options.and_then(|o| o.release.as_deref()) {
         entry(&mut baggage, "release", release);
@@ -312,18 +352,65 @@ pub(super) fn headers_for(
     if let Some(name) = transaction.filter(|n| !n.contains("://")) {
         entry(&mut baggage, "transaction", name);
     }
-    let flag = if sampled { "1" } else { "0" };
-    TraceHeaders {
-        sentry_trace: format!("{trace_id}-{span_id}-{flag}"),
-        baggage,
-        traceparent: traceparent.then(|| {
-            format!(
-                "00-{trace_id}-{span_id}-{}",
-                if sampled { "01" } else { "00" }
-            )
-        }),
-        enqueued_time: epoch_seconds(SystemTime::now()),
+    baggage
+}
+
+/// The `sentry-` entries of an incoming baggage, as they came (still encoded), to be frozen:
+/// other vendors' entries are not forwarded, entries past [`MAX_BAGGAGE_ENTRIES`] or that do
+/// not decode are dropped, and a value over [`MAX_HEADER_LEN`] is ignored. Empty when there are
+/// none (an SDK older than the DSC).
+pub(crate) fn incoming_dsc(baggage: Option<&str>) -> Frozen {
+    let Some(value) = baggage.filter(|v| v.len() <= MAX_HEADER_LEN) else {
+        return Frozen::default();
+    };
+    let mut kept = String::with_capacity(value.len().min(512));
+    for (key, value) in baggage_entries(value) {
+        if decoded(key).is_none() || decoded(value).is_none() {
+            continue;
+        }
+        if !kept.is_empty() {
+            kept.push(',');
+        }
+        kept.push_str("sentry-");
+        kept.push_str(key);
+        kept.push('=');
+        kept.push_str(value);
     }
+    Frozen::from_encoded(kept)
+}
+
+/// [`incoming_dsc`] of a carrier's `baggage` (or `sentry_baggage`).
+pub(crate) fn incoming_dsc_of<C: Carrier + ?Sized>(carrier: &C) -> Frozen {
+    incoming_dsc(
+        carrier
+            .header(BAGGAGE)
+            .or_else(|| carrier.header(BAGGAGE_UNDERSCORE)),
+    )
+}
+
+/// The entries of a frozen DSC, decoded (keys without the prefix).
+#[cfg_attr(
+    not(feature = "transport"),
+    allow(dead_code, reason = "only the transport reads them")
+)]
+pub(crate) fn dsc_entries(frozen: &Frozen) -> Vec<(String, String)> {
+    parse_baggage(frozen.baggage())
+}
+
+/// The `sample_rand` a head trace's baggage states, as a number: derived from the trace id and
+/// consistent with `rate` and the decision (see [`sample_rand_micros`]).
+#[cfg_attr(
+    not(feature = "transport"),
+    allow(dead_code, reason = "only the transport reads it")
+)]
+pub(crate) fn head_sample_rand(trace_id: &str, rate: f64, sampled: bool) -> f64 {
+    // At most 999_999 millionths: exact in an f64.
+    #[allow(
+        clippy::cast_precision_loss,
+        reason = "a count of millionths below 1_000_000 is exact in an f64"
+    )]
+    let rand = sample_rand_micros(trace_id, rate, sampled) as f64 / 1_000_000.0;
+    rand
 }
 
 /// The rate in millionths, as it is written into the baggage.
