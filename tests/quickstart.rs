@@ -270,3 +270,87 @@ fn quickstart_runs_without_sentry() {
     assert_eq!(summary.emailed, 3);
     assert_eq!(summary.total_cents, 8050);
 }
+
+#[path = "services/endpoint.rs"]
+#[allow(dead_code, reason = "the helpers only tests/services.rs uses")]
+mod endpoint;
+
+/// The example with `SENTRY_DSN` at a local endpoint, through the runtime's transport: what
+/// arrives on the wire. Every db span carries its query source and the registry's keys, and
+/// the worker's transactions send the job's DSC in their envelope header.
+#[test]
+fn quickstart_sends_query_source_and_one_dsc_per_trace() {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    let endpoint = endpoint::SentryEndpoint::start();
+    let mut options = sentry::ClientOptions::new().traces_sample_rate(1.0);
+    options.dsn = Some(endpoint.dsn().parse().expect("dsn"));
+    options.release = Some("quickstart@0.0.0".into());
+    options.transport = Some(Arc::new(
+        insights_runtime::transport::HttpTransportFactory::new(),
+    ));
+    let client = Arc::new(sentry::Client::from(options));
+    let hub = Arc::new(sentry::Hub::new(
+        Some(Arc::clone(&client)),
+        Default::default(),
+    ));
+    sentry::Hub::run(hub, || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("a tokio runtime");
+        runtime
+            .block_on(quickstart::run())
+            .expect("the example runs");
+    });
+    assert!(client.flush(Some(Duration::from_secs(5))));
+    let expected = 4; // the job and its three e-mails
+    endpoint.wait_for("the transactions", Duration::from_secs(5), |r| {
+        (endpoint::transactions(r).len() >= expected).then_some(())
+    });
+    endpoint.with_received(|received| {
+        let txs = endpoint::transactions(received);
+        let db: Vec<&Span> = txs.iter().flat_map(|t| ops(t, "db")).collect();
+        assert!(!db.is_empty());
+        for span in db {
+            // `file!()` of the example as this test includes it (`#[path]`): run as an example,
+            // it is `examples/quickstart.rs`.
+            assert!(
+                data(span, "code.filepath")
+                    .and_then(Value::as_str)
+                    .is_some_and(|f| f.ends_with("examples/quickstart.rs")),
+                "{span:?}"
+            );
+            assert_eq!(data(span, "code.file.path"), data(span, "code.filepath"));
+            assert!(data(span, "code.lineno").is_some_and(Value::is_u64));
+            assert_eq!(data(span, "code.line.number"), data(span, "code.lineno"));
+            assert!(data(span, "code.function").is_some_and(Value::is_string));
+            assert!(data(span, "code.namespace").is_some_and(Value::is_string));
+            assert_eq!(data(span, "db.system.name"), Some(&Value::from("sqlite")));
+            assert_eq!(data(span, "db.system"), Some(&Value::from("sqlite")));
+            assert!(data(span, "db.query.text").is_some_and(Value::is_string));
+        }
+        // One DSC per trace: the job's (the head's), in every envelope of the trace.
+        let header_of = |name: &str| -> Vec<Value> {
+            received
+                .iter()
+                .filter(|r| {
+                    r.transactions()
+                        .iter()
+                        .any(|t| t.name.as_deref() == Some(name))
+                })
+                .map(|r| r.header["trace"].clone())
+                .collect()
+        };
+        let job = header_of("nightly-invoicing");
+        assert_eq!(job.len(), 1);
+        let emails = header_of("invoice-emails");
+        assert_eq!(emails.len(), 3);
+        for email in &emails {
+            assert_eq!(email, &job[0]);
+        }
+        assert_eq!(job[0]["release"], Value::from("quickstart@0.0.0"));
+        assert_eq!(job[0]["transaction"], Value::from("nightly-invoicing"));
+    });
+}
