@@ -71,15 +71,11 @@ fn flush(hub: &Hub) {
     assert!(client.flush(Some(FLUSH)), "flushed within {FLUSH:?}");
 }
 
-/// The envelopes whose transaction is named `name`.
+/// The envelope whose transaction is named `name`.
 fn envelope_of<'a>(received: &'a [Received], name: &str) -> &'a Received {
     received
         .iter()
-        .find(|r| {
-            r.transactions()
-                .iter()
-                .any(|t| t.name.as_deref() == Some(name))
-        })
+        .find(|r| r.has_transaction(name))
         .unwrap_or_else(|| panic!("no envelope for {name}: {received:#?}"))
 }
 

@@ -332,17 +332,7 @@ fn quickstart_sends_query_source_and_one_dsc_per_trace() {
             assert!(data(span, "db.query.text").is_some_and(Value::is_string));
         }
         // One DSC per trace: the job's (the head's), in every envelope of the trace.
-        let header_of = |name: &str| -> Vec<Value> {
-            received
-                .iter()
-                .filter(|r| {
-                    r.transactions()
-                        .iter()
-                        .any(|t| t.name.as_deref() == Some(name))
-                })
-                .map(|r| r.header["trace"].clone())
-                .collect()
-        };
+        let header_of = |name: &str| endpoint::trace_headers(received, name);
         let job = header_of("nightly-invoicing");
         assert_eq!(job.len(), 1);
         let emails = header_of("invoice-emails");

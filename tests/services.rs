@@ -1109,15 +1109,9 @@ fn service_and_worker_send_their_spans_to_sentry() {
     // at the head (the service) and carried through the message's baggage.
     endpoint.with_received(|received| {
         let header_of = |name: &str| {
-            received
-                .iter()
-                .find(|r| {
-                    r.transactions()
-                        .iter()
-                        .any(|t| t.name.as_deref() == Some(name))
-                })
-                .map(|r| r.header["trace"].clone())
-                .unwrap_or_else(|| panic!("no envelope for {name}"))
+            let mut headers = endpoint::trace_headers(received, name);
+            assert_eq!(headers.len(), 1, "one envelope for {name}");
+            headers.remove(0)
         };
         let (head, job) = (header_of("POST /items"), header_of("item-jobs"));
         assert_eq!(head, job, "the worker kept the service's DSC");

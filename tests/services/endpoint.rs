@@ -25,6 +25,13 @@ pub struct Received {
 }
 
 impl Received {
+    /// Whether this envelope holds a transaction named `name`.
+    pub fn has_transaction(&self, name: &str) -> bool {
+        self.transactions()
+            .iter()
+            .any(|t| t.name.as_deref() == Some(name))
+    }
+
     /// The transactions in this envelope.
     pub fn transactions(&self) -> Vec<Transaction<'static>> {
         self.items
@@ -326,4 +333,13 @@ pub fn request(addr: &str, method: &str, path: &str, body: &str) -> Response {
         headers,
         body: String::from_utf8(body).expect("a UTF-8 body"),
     }
+}
+
+/// The `trace` headers (the DSC) of the envelopes holding a transaction named `name`.
+pub fn trace_headers(received: &[Received], name: &str) -> Vec<Value> {
+    received
+        .iter()
+        .filter(|r| r.has_transaction(name))
+        .map(|r| r.header["trace"].clone())
+        .collect()
 }
