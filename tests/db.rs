@@ -298,3 +298,26 @@ fn the_builder_in_sync_and_async_code() {
     assert_eq!(failed.status, Some(SpanStatus::InternalError));
     assert_eq!(str_data(failed, "db.system"), Some("mysql"));
 }
+
+/// The statement, written once: the attribute takes it by path.
+const EMAIL_OF: &str = "select email FROM users WHERE id = ?1";
+
+#[instrument_db_operation(query = EMAIL_OF, table = "users", system = "sqlite")]
+fn email_by_const(id: i64) -> rusqlite::Result<String> {
+    with_db(|db| db.query_row(EMAIL_OF, [id], |r| r.get(0)))
+}
+
+#[test]
+fn the_query_can_be_a_const() {
+    let tx = capture_one(|| {
+        assert_eq!(email_by_const(1).as_deref(), Ok("ada@example.com"));
+    });
+    let span = span(&tx, EMAIL_OF);
+    assert_eq!(span.op.as_deref(), Some("db"));
+    assert_eq!(str_data(span, "db.query.text"), Some(EMAIL_OF));
+    // The statement's first keyword, read by the runtime and upper-cased.
+    assert_eq!(str_data(span, "db.operation"), Some("SELECT"));
+    assert_eq!(str_data(span, "db.sql.table"), Some("users"));
+    assert_eq!(span.status, Some(SpanStatus::Ok));
+    assert_parses(span);
+}

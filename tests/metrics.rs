@@ -110,6 +110,14 @@ fn run_sql(sql: &str) -> usize {
     sql.len()
 }
 
+const ARCHIVE: &str = "insert into archive SELECT * FROM orders WHERE paid";
+
+/// A query given by path: labelled at compile time from the `const`'s first keyword.
+#[instrument_db_operation(query = ARCHIVE, table = "archive")]
+fn archive() -> Result<u64, String> {
+    Ok(1)
+}
+
 #[test]
 fn queries_are_counted_and_timed_by_table_and_operation_failed_ones_too() {
     let scrape = scrape(|| {
@@ -119,6 +127,7 @@ fn queries_are_counted_and_timed_by_table_and_operation_failed_ones_too() {
         let _ = block_on(pay(7));
         run_sql("delete from sessions where expired");
         run_sql("VACUUM");
+        let _ = archive();
     });
     let queries = "database_queries_total";
     assert_eq!(
@@ -142,6 +151,10 @@ fn queries_are_counted_and_timed_by_table_and_operation_failed_ones_too() {
     assert_eq!(scrape.get(durations, &[("table", "users")]), 3.0);
     assert_eq!(scrape.get(durations, &[("table", "orders")]), 1.0);
     assert_eq!(scrape.get(durations, &[("table", "unknown")]), 2.0);
+    assert_eq!(
+        scrape.get(queries, &[("table", "archive"), ("operation", "insert")]),
+        1.0
+    );
 }
 
 #[test]

@@ -208,6 +208,41 @@ fn string_value(input: ParseStream, key: &Ident) -> syn::Result<LitStr> {
     }
 }
 
+/// A query's text as written: a string literal, or a path to a `const` holding it.
+#[derive(Clone)]
+pub(crate) enum Sql {
+    Literal(LitStr),
+    Const(syn::ExprPath),
+}
+
+impl ToTokens for Sql {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        match self {
+            Sql::Literal(literal) => literal.to_tokens(tokens),
+            Sql::Const(path) => path.to_tokens(tokens),
+        }
+    }
+}
+
+/// `= "SELECT .."` or `= SELECT_USER` (a path to a `const`).
+fn sql_value(input: ParseStream, key: &Ident) -> syn::Result<Sql> {
+    equals(input, key)?;
+    let value: Expr = input.parse()?;
+    match value {
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Str(lit), ..
+        }) => non_empty(lit, &key.to_string()).map(Sql::Literal),
+        Expr::Path(path) if path.qself.is_none() => Ok(Sql::Const(path)),
+        other => Err(syn::Error::new_spanned(
+            &other,
+            format!(
+                "`{key}` takes the statement as a string literal or a path to a `const`, like \
+                 `{key} = \"SELECT ..\"` or `{key} = SELECT_USER`"
+            ),
+        )),
+    }
+}
+
 /// `= path::to::crate`.
 fn path_value(input: ParseStream) -> syn::Result<Path> {
     input
@@ -533,8 +568,9 @@ impl DbOperation {
 
 /// Where a query's description comes from.
 pub(crate) enum QuerySource<P> {
-    /// `query = ".."`, verbatim.
-    Literal(LitStr),
+    /// `query = ".."`, verbatim, or `query = SELECT_USER`: a path to a `const` (a `&'static
+    /// str`), so that the statement is written once.
+    Literal(Sql),
     /// `query_param = ".."`: the text of a parameter.
     Param(P),
     /// Only a table and an operation: a statement built for them.
@@ -603,7 +639,7 @@ impl Parse for DbArgs {
                 DbKey::Operation => operation = Some(string_value(input, &ident)?),
                 DbKey::System => system = Some(string_value(input, &ident)?),
                 DbKey::DbName => db_name = Some(string_value(input, &ident)?),
-                DbKey::Query => query = Some(string_value(input, &ident)?),
+                DbKey::Query => query = Some(sql_value(input, &ident)?),
                 DbKey::QueryParam => query_param = Some(string_value(input, &ident)?),
                 DbKey::Err => err = Some(err_value(input, &ident)?),
                 DbKey::Crate => krate = Some(path_value(input)?),

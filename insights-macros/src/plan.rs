@@ -228,17 +228,10 @@ fn db(private: &TokenStream, args: DbArgs<Param>, function: &MaybeItemFn) -> Par
         if let Some(table) = &args.table {
             builder = quote!(#builder.table(#table));
         }
-        // Upper-cased here rather than on every call; for a literal query without an
-        // operation, its first keyword (a query from a parameter is read at run time).
-        let verb = match (&args.operation, &args.query) {
-            (Some(operation), _) => Some((operation.value(), operation.span())),
-            (None, QuerySource::Literal(literal)) => {
-                first_keyword(&literal.value()).map(|word| (word.to_owned(), literal.span()))
-            }
-            _ => None,
-        };
-        if let Some((verb, span)) = verb {
-            let verb = LitStr::new(&verb.to_ascii_uppercase(), span);
+        // Upper-cased here rather than on every call. Without an operation, the runtime reads
+        // the statement's first keyword (the one place that parses it).
+        if let Some(operation) = &args.operation {
+            let verb = LitStr::new(&operation.value().to_ascii_uppercase(), operation.span());
             builder = quote!(#builder.operation_name(#verb));
         }
     }
@@ -267,16 +260,6 @@ fn db(private: &TokenStream, args: DbArgs<Param>, function: &MaybeItemFn) -> Par
         meter,
         ..Parts::child(quote!("db"), quote!(""), closure(private, write))
     }
-}
-
-/// The first word of a statement (as the runtime's `db::operation_of` reads it), if any.
-fn first_keyword(sql: &str) -> Option<&str> {
-    let rest = sql.trim_start();
-    let end = rest
-        .bytes()
-        .position(|b| !b.is_ascii_alphabetic())
-        .unwrap_or(rest.len());
-    (end > 0).then(|| &rest[..end])
 }
 
 /// The meter of a query: its `table` and `operation` labels come from the literals, never from

@@ -198,7 +198,7 @@ pub use insights_macros::traced;
 /// |---|---|
 /// | `table = "users"` (or first, by position) | `db.sql.table` and `db.collection.name` |
 /// | `operation = "select"` (or second, by position) | `db.operation` and `db.operation.name`, upper-cased; `select`, `insert`, `update`, `delete` or `upsert` when the description is built from the table, any name with `query`/`query_param`; without it, the query's first keyword ([`db::operation_of`]) |
-/// | `query = "SELECT .. WHERE id = $1"` | the description, verbatim (write placeholders, never values) |
+/// | `query = "SELECT .. WHERE id = $1"` or `query = SELECT_USER` | the description, verbatim (write placeholders, never values); a path names a `const` of type `&str`, so the statement is written once |
 /// | `query_param = "sql"` | the description is the value of this parameter (`AsRef<str>`) |
 /// | `system = "sqlite"` | `db.system` and `db.system.name` (default: [`db::default_system`], `postgresql` until set) |
 /// | `db_name = "app"` | `db.name` and `db.namespace` |
