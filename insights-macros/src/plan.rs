@@ -375,10 +375,14 @@ fn cache_meter(private: &TokenStream, args: &CacheArgs<Param>) -> Option<TokenSt
         (CacheOp::Remove { .. }, Name::Literal(name)) => {
             quote!(#private::Meter::cache_write(#private::cache_write_keys!(remove, #name)))
         }
-        (CacheOp::Get { .. }, Name::Tracker(name)) => quote!(#private::cache_read_meter(#name)),
-        (CacheOp::Put { .. }, Name::Tracker(name)) => quote!(#private::cache_set_meter(#name)),
+        (CacheOp::Get { .. }, Name::Tracker(name)) => {
+            quote!(#private::cache_meter(#private::CacheKind::Get, #name))
+        }
+        (CacheOp::Put { .. }, Name::Tracker(name)) => {
+            quote!(#private::cache_meter(#private::CacheKind::Put, #name))
+        }
         (CacheOp::Remove { .. }, Name::Tracker(name)) => {
-            quote!(#private::cache_remove_meter(#name))
+            quote!(#private::cache_meter(#private::CacheKind::Remove, #name))
         }
     };
     Some(meter)

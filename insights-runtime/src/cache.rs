@@ -455,14 +455,7 @@ impl<'a, K: CacheKeys + ?Sized> Operation<'a, K> {
     /// The meter of this operation, labelled with its `cache_name`.
     #[cfg(feature = "metrics")]
     fn meter(&self) -> crate::metrics::Meter {
-        use crate::metrics::{CacheWriteKeys, Meter};
-        let name = self.name.unwrap_or(DEFAULT_CACHE_NAME);
-        match self.kind {
-            Kind::Get => Meter::cache_read_named(name),
-            Kind::Put => Meter::cache_write_named(CacheWriteKeys::sets(name)),
-            Kind::Remove => Meter::cache_write_named(CacheWriteKeys::removes(name)),
-            Kind::Flush => Meter::nothing(),
-        }
+        meter_of(self.kind, self.name.unwrap_or(DEFAULT_CACHE_NAME))
     }
 
     fn write(&self, data: &SpanData<'_>) {
@@ -478,6 +471,19 @@ impl<'a, K: CacheKeys + ?Sized> Operation<'a, K> {
         if let Some(tracker) = self.tracker {
             tracker.record(data);
         }
+    }
+}
+
+/// The meter of an operation of `kind` on `cache_name`, its keys made at run time; a flush
+/// records no metrics.
+#[cfg(feature = "metrics")]
+pub(crate) fn meter_of(kind: Kind, cache_name: &'static str) -> crate::metrics::Meter {
+    use crate::metrics::{CacheWriteKeys, Meter};
+    match kind {
+        Kind::Get => Meter::cache_read_named(cache_name),
+        Kind::Put => Meter::cache_write_named(CacheWriteKeys::sets(cache_name)),
+        Kind::Remove => Meter::cache_write_named(CacheWriteKeys::removes(cache_name)),
+        Kind::Flush => Meter::nothing(),
     }
 }
 

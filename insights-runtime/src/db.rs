@@ -181,23 +181,15 @@ pub const UNKNOWN_TABLE: &str = "unknown";
 /// assert_eq!(operation_label("MERGE INTO t"), "other");
 /// ```
 pub const fn operation_label(sql: &str) -> &'static str {
-    let bytes = sql.as_bytes();
-    let mut start = 0;
-    while start < bytes.len() && bytes[start].is_ascii_whitespace() {
-        start += 1;
-    }
-    let mut end = start;
-    while end < bytes.len() && bytes[end].is_ascii_alphabetic() {
-        end += 1;
-    }
+    let word = first_word(sql).as_bytes();
     let mut i = 0;
     while i < Operation::NAMES.len() {
         let name = Operation::NAMES[i].as_bytes();
-        if name.len() == end - start {
+        if name.len() == word.len() {
             let mut same = true;
             let mut j = 0;
             while j < name.len() {
-                if bytes[start + j].to_ascii_lowercase() != name[j] {
+                if word[j].to_ascii_lowercase() != name[j] {
                     same = false;
                 }
                 j += 1;
@@ -209,6 +201,25 @@ pub const fn operation_label(sql: &str) -> &'static str {
         i += 1;
     }
     "other"
+}
+
+/// The first word of a statement: the ASCII letters after any leading ASCII whitespace (empty
+/// when it starts otherwise). The one reader of a statement's first keyword, for the metrics'
+/// label ([`operation_label`], at compile time) and `db.operation` ([`operation_of`]).
+const fn first_word(sql: &str) -> &str {
+    let bytes = sql.as_bytes();
+    let mut start = 0;
+    while start < bytes.len() && bytes[start].is_ascii_whitespace() {
+        start += 1;
+    }
+    let mut end = start;
+    while end < bytes.len() && bytes[end].is_ascii_alphabetic() {
+        end += 1;
+    }
+    // Both ends are at ASCII bytes (or the end), so on character boundaries.
+    let (_, rest) = sql.split_at(start);
+    let (word, _) = rest.split_at(end - start);
+    word
 }
 
 /// `db.operation` of a statement: its first keyword (after any leading whitespace),
@@ -223,16 +234,9 @@ pub const fn operation_label(sql: &str) -> &'static str {
 /// assert_eq!(operation_of("(SELECT 1)"), None);
 /// ```
 pub fn operation_of(sql: &str) -> Option<Cow<'_, str>> {
-    let start = sql.len() - sql.trim_start().len();
-    let rest = &sql[start..];
-    let end = rest
-        .bytes()
-        .position(|b| !b.is_ascii_alphabetic())
-        .unwrap_or(rest.len());
-    if end == 0 {
-        return None;
-    }
-    Some(upper_case(&rest[..end]))
+    // Any leading whitespace, Unicode too, then the same word the metrics' label reads.
+    let word = first_word(sql.trim_start());
+    (!word.is_empty()).then(|| upper_case(word))
 }
 
 /// `text` in ASCII upper case, borrowed when it is already.

@@ -12,6 +12,7 @@
 //! returned value by method resolution, which sees through type aliases where the macro's
 //! syntax cannot.
 
+pub use crate::cache::Kind as CacheKind;
 pub use crate::cache::{CacheKeys, CacheTracker, ReadOutcome, DEFAULT_CACHE_NAME};
 pub use crate::db::{operation_label, CodeLocation, Operation, Query, UNKNOWN_TABLE};
 pub use crate::future::{Instrumented, Recording};
@@ -329,23 +330,9 @@ impl<T: RetryCount + ?Sized> RetryCount for &T {
     }
 }
 
-/// The meter of a cache read named after its `tracker` at run time.
+/// The meter of a cache operation named after its `tracker` at run time.
 #[cfg(feature = "metrics")]
 #[inline]
-pub fn cache_read_meter(cache_name: &'static str) -> Meter {
-    Meter::cache_read_named(cache_name)
-}
-
-/// The meter of a cache write named after its `tracker` at run time.
-#[cfg(feature = "metrics")]
-#[inline]
-pub fn cache_set_meter(cache_name: &'static str) -> Meter {
-    Meter::cache_write_named(crate::metrics::CacheWriteKeys::sets(cache_name))
-}
-
-/// The meter of a cache removal named after its `tracker` at run time.
-#[cfg(feature = "metrics")]
-#[inline]
-pub fn cache_remove_meter(cache_name: &'static str) -> Meter {
-    Meter::cache_write_named(crate::metrics::CacheWriteKeys::removes(cache_name))
+pub fn cache_meter(kind: CacheKind, cache_name: &'static str) -> Meter {
+    crate::cache::meter_of(kind, cache_name)
 }
