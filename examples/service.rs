@@ -31,16 +31,21 @@
 //! | route | what it does | spans |
 //! |---|---|---|
 //! | `POST /items` (body: the name) | inserts the item, publishes a job for the worker | `db` `INSERT ..`, `queue.publish` `item-jobs` |
-//! | `GET /items/{id}` | reads through the cache | `cache.get`; on a miss `db` `SELECT ..` and `cache.put` |
+//! | `GET /items/{id}` | reads through the cache | `cache.get` (its `db.redis` inside); on a miss `db` `SELECT ..` and `cache.put` (its `db.redis` inside) |
 //! | `GET /health` | liveness | none: sampled out by a sampling rule |
 //! | `GET /metrics` | Prometheus text format | none: sampled out too |
 //!
-//! Transactions are named by the matched route (`GET /items/{id}`), by `sentry-tower`. Database
-//! spans have `db.system` `postgresql`; cache spans carry `db.system` `redis` and the server's
-//! `network.peer.address` and `network.peer.port` (from a `cache::CacheTracker`); each job's
-//! message carries `sentry-trace` and `baggage` in its AMQP headers, so the worker's transaction
-//! continues the request's trace. A failing cache is recorded (`internal_error`) and bypassed; a
-//! failing database or broker answers 500 and is captured with context.
+//! Transactions are named by the matched route (`GET /items/{id}`), by `sentry-tower`. Neither
+//! the queries nor the cache reads carry an attribute: the sqlx pool is wrapped once in
+//! `insights_runtime::sqlx::Traced` (every query a `db` span with `db.system` `postgresql`,
+//! the database, server, rows and status) and the Redis connection in
+//! `insights_runtime::redis::Traced` (keys under the cache prefix are `cache.get` / `cache.put`
+//! spans with `cache.hit`, `cache.item_size`, `cache.ttl` and the server's
+//! `network.peer.address` and `network.peer.port`, each with the command's `db.redis` span
+//! inside). Each job's message carries `sentry-trace` and `baggage` in its AMQP headers
+//! (`#[instrument_queue_publish]`), so the worker's transaction continues the request's trace.
+//! A failing cache is recorded (`internal_error`) and bypassed; a failing database or broker
+//! answers 500 and is captured with context.
 
 use std::collections::HashMap;
 use std::future::IntoFuture;
@@ -52,15 +57,16 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
-use insights_runtime::cache::CacheTracker;
+use insights_runtime::instrument_queue_publish;
 use insights_runtime::setup::{self, Settings};
-use insights_runtime::{instrument_db_operation, instrument_queue_publish};
+use insights_runtime::sqlx::Traced;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Confirmation};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use redis::AsyncCommands;
 use sentry::protocol::value::{Map, Value};
+use sqlx::PgPool;
 use tower::ServiceBuilder;
 
 /// The `items` table, created at start-up if missing.
@@ -69,8 +75,8 @@ const CREATE_ITEMS: &str = "CREATE TABLE IF NOT EXISTS items (\
      name TEXT NOT NULL, \
      created_at TIMESTAMPTZ NOT NULL DEFAULT now(), \
      processed_at TIMESTAMPTZ)";
-// Each statement is both run and recorded as the span's description (`query_param`), so the
-// two cannot drift apart.
+// Each statement is recorded as sqlx sends it: the description is the statement, placeholders
+// and all.
 const INSERT_ITEM: &str = "INSERT INTO items (name) VALUES ($1) RETURNING id";
 const SELECT_ITEM: &str = "SELECT id, name FROM items WHERE id = $1";
 
@@ -115,7 +121,7 @@ enum AppError {
     /// Expected: a 400, never captured.
     BadRequest(&'static str),
     /// Unexpected: a 500, captured with context.
-    Database(tokio_postgres::Error),
+    Database(sqlx::Error),
     /// Unexpected: a 500, captured with context.
     Broker(String),
 }
@@ -133,8 +139,8 @@ impl std::fmt::Display for AppError {
 
 impl std::error::Error for AppError {}
 
-impl From<tokio_postgres::Error> for AppError {
-    fn from(e: tokio_postgres::Error) -> Self {
+impl From<sqlx::Error> for AppError {
+    fn from(e: sqlx::Error) -> Self {
         AppError::Database(e)
     }
 }
@@ -169,12 +175,13 @@ impl IntoResponse for AppError {
     }
 }
 
-/// Redis as a read-through cache. Every span comes from one `CacheTracker`, so each carries
-/// `db.system` and the server's address and port.
+/// Redis as a read-through cache, through `insights_runtime::redis`: the keys under the cache
+/// prefix are cache spans (`cache.get` with `cache.hit` and `cache.item_size` from the reply,
+/// `cache.put` with `cache.ttl`), each with the command's `db.redis` span inside. No attribute
+/// and no tracker: the wrapper set up in `connect` sees every command.
 #[derive(Clone)]
 struct Cache {
-    conn: redis::aio::MultiplexedConnection,
-    tracker: Arc<CacheTracker>,
+    conn: insights_runtime::redis::Traced<redis::aio::MultiplexedConnection>,
     prefix: Arc<str>,
 }
 
@@ -183,25 +190,12 @@ impl Cache {
         format!("{}{id}", self.prefix)
     }
 
-    /// `GET key` under a `cache.get` span: `cache.hit` and `cache.item_size` from the reply,
-    /// and `cache_hits_total`/`cache_misses_total` for the tracker's name.
     async fn get(&self, key: &str) -> redis::RedisResult<Option<String>> {
-        let mut conn = self.conn.clone();
-        self.tracker
-            .read(key, async move { conn.get(key).await })
-            .await
+        self.conn.clone().get(key).await
     }
 
-    /// `SET key value EX ttl` under a `cache.put` span with `cache.ttl` and `cache.item_size`,
-    /// counted in `cache_sets_total`.
     async fn put(&self, key: &str, value: &str) -> redis::RedisResult<()> {
-        let mut conn = self.conn.clone();
-        self.tracker
-            .put(key)
-            .ttl(CACHE_TTL)
-            .item_size(value.len())
-            .run(async move { conn.set_ex(key, value, CACHE_TTL).await })
-            .await
+        self.conn.clone().set_ex(key, value, CACHE_TTL).await
     }
 }
 
@@ -214,31 +208,26 @@ struct Jobs {
 
 #[derive(Clone)]
 struct App {
-    db: Arc<tokio_postgres::Client>,
+    /// The pool, wrapped once: every query through `&app.db` is a `db` span.
+    db: Traced<PgPool>,
     cache: Cache,
     jobs: Jobs,
     metrics: PrometheusHandle,
 }
 
-#[instrument_db_operation(query_param = "sql", table = "items", operation = "insert")]
-async fn insert_item(
-    db: &tokio_postgres::Client,
-    sql: &str,
-    name: &str,
-) -> Result<i64, tokio_postgres::Error> {
-    db.query_one(sql, &[&name]).await?.try_get(0)
+/// Inserts an item. No attribute: the query is a `db` span because it runs on the wrapped pool.
+async fn insert_item(db: &Traced<PgPool>, name: &str) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(INSERT_ITEM)
+        .bind(name)
+        .fetch_one(db)
+        .await
 }
 
-#[instrument_db_operation(query_param = "sql", table = "items", operation = "select")]
-async fn select_item(
-    db: &tokio_postgres::Client,
-    sql: &str,
-    id: i64,
-) -> Result<Option<(i64, String)>, tokio_postgres::Error> {
-    match db.query_opt(sql, &[&id]).await? {
-        Some(row) => Ok(Some((row.try_get(0)?, row.try_get(1)?))),
-        None => Ok(None),
-    }
+async fn select_item(db: &Traced<PgPool>, id: i64) -> Result<Option<(i64, String)>, sqlx::Error> {
+    sqlx::query_as(SELECT_ITEM)
+        .bind(id)
+        .fetch_optional(db)
+        .await
 }
 
 /// Publishes a job: the attribute records the `queue.publish` span and writes `sentry-trace`,
@@ -317,7 +306,7 @@ async fn create_item(
             "the body is the item's name; it is empty",
         ));
     }
-    let id = insert_item(&app.db, INSERT_ITEM, name).await?;
+    let id = insert_item(&app.db, name).await?;
     metrics::counter!("service_items_created_total").increment(1);
     let job = {
         let mut job = Map::new();
@@ -339,9 +328,7 @@ async fn read_item(
     if let Ok(Some(cached)) = app.cache.get(&key).await {
         return Ok(json_response(StatusCode::OK, cached));
     }
-    let (id, name) = select_item(&app.db, SELECT_ITEM, id)
-        .await?
-        .ok_or(AppError::NotFound)?;
+    let (id, name) = select_item(&app.db, id).await?.ok_or(AppError::NotFound)?;
     let item = item_json(id, &name);
     if let Err(e) = app.cache.put(&key, &item).await {
         eprintln!("cache put {key} failed: {e}");
@@ -373,8 +360,8 @@ fn router(app: App) -> Router {
         )
 }
 
-/// `e` and its sources, `outer: inner: innermost` (a `tokio_postgres::Error` alone says only
-/// "error connecting to server").
+/// `e` and its sources, `outer: inner: innermost` (a driver's error alone may say only "error
+/// connecting to server").
 fn chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
@@ -391,28 +378,28 @@ fn chain(e: &dyn std::error::Error) -> String {
 /// Connects to the three services, saying which one failed and how to start it.
 async fn connect(config: &Config, metrics: PrometheusHandle) -> Result<App, String> {
     let hint = "is it running? (README, \"Real services\")";
-    let (db, connection) = tokio_postgres::connect(&config.database_url, tokio_postgres::NoTls)
-        .await
-        .map_err(|e| format!("PostgreSQL (DATABASE_URL): {}; {hint}", chain(&e)))?;
-    tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            eprintln!("PostgreSQL connection closed: {e}");
-        }
-    });
-    db.batch_execute(CREATE_ITEMS)
+    // The one line of set-up for the database: every query through the pool is a `db` span.
+    let db = Traced::new(
+        PgPool::connect(&config.database_url)
+            .await
+            .map_err(|e| format!("PostgreSQL (DATABASE_URL): {}; {hint}", chain(&e)))?,
+    );
+    sqlx::raw_sql(CREATE_ITEMS)
+        .execute(&db)
         .await
         .map_err(|e| format!("PostgreSQL: creating the items table: {}", chain(&e)))?;
 
     let redis =
         redis::Client::open(config.redis_url.as_str()).map_err(|e| format!("REDIS_URL: {e}"))?;
-    let mut tracker = CacheTracker::new("redis").name("items");
-    if let redis::ConnectionAddr::Tcp(host, port) = redis.get_connection_info().addr() {
-        tracker = tracker.server(host.as_str(), *port);
-    }
+    // The one line of set-up: which keys are the cache, and where the server is.
+    let cache = insights_runtime::redis::Config::new()
+        .cache_prefixes([config.cache_key_prefix.as_str()])
+        .server_of(redis.get_connection_info());
     let conn = redis
         .get_multiplexed_async_connection()
         .await
         .map_err(|e| format!("Redis (REDIS_URL): {}; {hint}", chain(&e)))?;
+    let conn = cache.wrap(conn);
 
     let amqp = lapin::Connection::connect(&config.amqp_url, lapin::ConnectionProperties::default())
         .await
@@ -437,10 +424,9 @@ async fn connect(config: &Config, metrics: PrometheusHandle) -> Result<App, Stri
         .map_err(|e| format!("RabbitMQ: declaring queue {queue}: {e}"))?;
 
     Ok(App {
-        db: Arc::new(db),
+        db,
         cache: Cache {
             conn,
-            tracker: Arc::new(tracker),
             prefix: config.cache_key_prefix.as_str().into(),
         },
         jobs: Jobs { channel, queue },

@@ -7,10 +7,11 @@
 //! ```
 //!
 //! For every message on the queue it reads `sentry-trace`, `baggage` and the publish time from
-//! the AMQP headers (`#[instrument_queue_process]`): the transaction has the producer's trace id,
+//! the AMQP headers (`#[instrument_queue_process]`, reading lapin's `FieldTable` as it is): the transaction has the producer's trace id,
 //! its parent is the producer's `queue.publish` span, and a `queue.process` span inside it holds
 //! the message id, body size, retry count and time spent in the queue. The job marks the item
-//! processed in PostgreSQL (a `db` span). A job that succeeds is acknowledged; one that fails
+//! processed in PostgreSQL (a `db` span, recorded by `insights_runtime::postgres::Client`, which
+//! wraps the connection once: the query itself carries no attribute). A job that succeeds is acknowledged; one that fails
 //! is `internal_error` on the span and the transaction, requeued once, then dropped.
 //!
 //! | variable | meaning | default |
@@ -23,17 +24,15 @@
 //!
 //! It prints `consuming <queue>` on stdout once its consumer is registered, and a line per job.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use futures::StreamExt;
+use insights_runtime::instrument_queue_process;
 use insights_runtime::setup::{self, Settings};
-use insights_runtime::{instrument_db_operation, instrument_queue_process};
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, QueueDeclareOptions,
 };
-use lapin::types::{AMQPValue, FieldTable, ShortString};
-use lapin::BasicProperties;
+use lapin::types::{FieldTable, ShortString};
 use sentry::protocol::value::Value;
 use sentry::SentryFutureExt;
 
@@ -80,15 +79,6 @@ impl From<tokio_postgres::Error> for JobError {
     }
 }
 
-#[instrument_db_operation(query_param = "sql", table = "items", operation = "update")]
-async fn mark_processed(
-    db: &tokio_postgres::Client,
-    sql: &str,
-    id: i64,
-) -> Result<u64, tokio_postgres::Error> {
-    db.execute(sql, &[&id]).await
-}
-
 /// Handles one job. The attribute continues the producer's trace from `headers`. Its
 /// `destination` is a literal: the spans say `item-jobs` whatever `JOBS_QUEUE` is.
 #[instrument_queue_process(
@@ -100,8 +90,8 @@ async fn mark_processed(
     retry_count_param = "attempt"
 )]
 async fn handle_job(
-    db: &tokio_postgres::Client,
-    headers: &HashMap<String, String>,
+    db: &insights_runtime::postgres::Client,
+    headers: &FieldTable,
     message_id: &str,
     body: &[u8],
     attempt: u32,
@@ -113,26 +103,11 @@ async fn handle_job(
         .ok()
         .and_then(|job| job.get("item_id").and_then(Value::as_i64))
         .ok_or_else(|| JobError::BadBody(text.to_string()))?;
-    match mark_processed(db, MARK_PROCESSED, id).await? {
+    // A `db` span, from the wrapped client: no attribute on the query.
+    match db.execute(MARK_PROCESSED, &[&id]).await? {
         0 => Err(JobError::UnknownItem(id)),
         _ => Ok(()),
     }
-}
-
-/// The message's AMQP headers that are text, as the carrier the attribute reads.
-fn text_headers(properties: &BasicProperties) -> HashMap<String, String> {
-    let mut headers = HashMap::new();
-    if let Some(table) = properties.headers() {
-        for (name, value) in table {
-            let text = match value {
-                AMQPValue::LongString(s) => String::from_utf8_lossy(s.as_bytes()).into_owned(),
-                AMQPValue::ShortString(s) => s.as_str().to_owned(),
-                _ => continue,
-            };
-            headers.insert(name.as_str().to_owned(), text);
-        }
-    }
-    headers
 }
 
 /// `e` and its sources, `outer: inner: innermost` (a `tokio_postgres::Error` alone says only
@@ -156,9 +131,15 @@ async fn consume(max_messages: Option<u64>) -> Result<(), Box<dyn std::error::Er
     let amqp_url = env_or("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f");
     let queue = ShortString::try_new(env_or("JOBS_QUEUE", "item-jobs"))?;
 
-    let (db, connection) = tokio_postgres::connect(&database_url, tokio_postgres::NoTls)
+    let config: tokio_postgres::Config = database_url
+        .parse()
+        .map_err(|e| format!("DATABASE_URL: {e}"))?;
+    let (client, connection) = config
+        .connect(tokio_postgres::NoTls)
         .await
         .map_err(|e| format!("PostgreSQL (DATABASE_URL): {}; {hint}", chain(&e)))?;
+    // The one line of set-up: every statement through `db` is a `db` span.
+    let db = insights_runtime::postgres::Client::new(client, &config);
     tokio::spawn(async move {
         if let Err(e) = connection.await {
             eprintln!("PostgreSQL connection closed: {e}");
@@ -196,7 +177,13 @@ async fn consume(max_messages: Option<u64>) -> Result<(), Box<dyn std::error::Er
             break;
         };
         let delivery = delivery?;
-        let headers = text_headers(&delivery.properties);
+        // The AMQP headers as they are: `FieldTable` is a carrier (the runtime's `lapin` feature).
+        let no_headers = FieldTable::default();
+        let headers = delivery
+            .properties
+            .headers()
+            .as_ref()
+            .unwrap_or(&no_headers);
         let message_id = delivery
             .properties
             .message_id()
@@ -206,7 +193,7 @@ async fn consume(max_messages: Option<u64>) -> Result<(), Box<dyn std::error::Er
         let attempt = u32::from(delivery.redelivered);
         // Each job on a hub of its own, as sentry asks of concurrent work.
         let hub = Arc::new(sentry::Hub::new_from_top(sentry::Hub::current()));
-        let outcome = handle_job(&db, &headers, &message_id, &delivery.data, attempt)
+        let outcome = handle_job(&db, headers, &message_id, &delivery.data, attempt)
             .bind_hub(hub)
             .await;
         match &outcome {

@@ -128,3 +128,79 @@ fn a_megabyte_of_baggage_is_not_read_whole() {
     );
     assert!(bytes <= ALLOCATION_BOUND, "{bytes}");
 }
+
+/// RabbitMQ's headers (`lapin::types::FieldTable`, the runtime's `lapin` feature): values of
+/// every AMQP type, bytes that are not UTF-8, names that differ only in case.
+#[cfg(feature = "services")]
+mod field_table {
+    use super::*;
+    use insights_runtime::queue::{Carrier, CarrierMut};
+    use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+
+    fn amqp_value() -> impl Strategy<Value = AMQPValue> {
+        prop_oneof![
+            header_value().prop_map(|v| AMQPValue::LongString(v.into())),
+            "[ -~]{0,60}".prop_map(|v| AMQPValue::ShortString(v.as_str().into())),
+            proptest::collection::vec(any::<u8>(), 0..300)
+                .prop_map(|bytes| AMQPValue::LongString(LongString::from(bytes))),
+            any::<i64>().prop_map(AMQPValue::LongLongInt),
+            any::<bool>().prop_map(AMQPValue::Boolean),
+            Just(AMQPValue::Void),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        #[test]
+        fn arbitrary_field_tables_never_panic_and_allocate_within_a_bound(
+            entries in proptest::collection::vec((header_name(), amqp_value()), 0..12)
+        ) {
+            let mut table = FieldTable::default();
+            for (name, value) in entries {
+                if let Ok(name) = ShortString::try_new(name) {
+                    table.insert(name, value);
+                }
+            }
+            let (incoming, bytes) = allocated_by(|| IncomingTrace::from_carrier(&table));
+            prop_assert!(bytes <= ALLOCATION_BOUND, "{bytes} bytes allocated");
+            if let Some(incoming) = incoming {
+                prop_assert!(incoming.baggage.len() <= MAX_BAGGAGE_ENTRIES);
+            }
+        }
+
+        #[test]
+        fn headers_written_to_a_field_table_read_back(
+            trace in "[0-9a-f]{31}[1-9a-f]",
+            span in "[0-9a-f]{15}[1-9a-f]",
+            upper in any::<bool>(),
+        ) {
+            let mut table = FieldTable::default();
+            let name = if upper { "Sentry-Trace" } else { "sentry-trace" };
+            table.set_header(name, format!("{trace}-{span}-1"));
+            prop_assert_eq!(
+                table.inner().get(name),
+                Some(&AMQPValue::LongString(format!("{trace}-{span}-1").into()))
+            );
+            let incoming = IncomingTrace::from_carrier(&table).expect("continues the trace");
+            prop_assert_eq!(incoming.trace_id.to_string(), trace);
+            prop_assert_eq!(incoming.parent_span_id.to_string(), span);
+            prop_assert_eq!(incoming.sampled, Some(true));
+        }
+    }
+
+    #[test]
+    fn a_value_that_is_not_utf8_or_not_a_string_is_no_header() {
+        let mut table = FieldTable::default();
+        table.insert(
+            "sentry-trace".into(),
+            AMQPValue::LongString(LongString::from(vec![0xff_u8, 0xfe])),
+        );
+        table.insert("baggage".into(), AMQPValue::LongLongInt(7));
+        assert_eq!(table.header("sentry-trace"), None);
+        assert_eq!(table.header("baggage"), None);
+        // A name AMQP cannot carry (over 255 bytes) is not written, and nothing panics.
+        table.set_header(&"x".repeat(300), "v".to_owned());
+        assert_eq!(table.inner().len(), 2);
+    }
+}

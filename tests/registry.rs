@@ -11,9 +11,10 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
+use common::registry::{self, Registry};
 use common::{capture, in_transaction};
 use futures::executor::block_on;
 use insights_runtime::cache::CacheTracker;
@@ -24,47 +25,6 @@ use insights_runtime::{
     instrument_queue_publish,
 };
 use sentry::protocol::{Span, Transaction, Value};
-
-const FIXTURE: &str = include_str!("fixtures/sentry-conventions-0.29.0.json");
-
-struct Entry {
-    ty: String,
-    backfill: Option<String>,
-}
-
-fn registry() -> BTreeMap<String, Entry> {
-    let fixture: Value = serde_json::from_str(FIXTURE).expect("the fixture is JSON");
-    assert_eq!(fixture["package"], "sentry-conventions");
-    assert_eq!(fixture["version"], "0.29.0", "the version in the file name");
-    let mut entries = BTreeMap::new();
-    for section in ["attributes", "not_in_registry"] {
-        let map = fixture[section].as_object().expect(section);
-        for (key, entry) in map {
-            let ty = entry["type"].as_str().expect("a type").to_owned();
-            let backfill = match entry.get("deprecation") {
-                Some(d) if d["status"] == "backfill" => {
-                    Some(d["replacement"].as_str().expect("a replacement").to_owned())
-                }
-                _ => None,
-            };
-            entries.insert(key.clone(), Entry { ty, backfill });
-        }
-    }
-    entries
-}
-
-fn has_type(value: &Value, ty: &str) -> bool {
-    match ty {
-        "string" => value.is_string(),
-        "boolean" => value.is_boolean(),
-        "integer" => value.is_i64() || value.is_u64(),
-        "double" => value.is_number(),
-        "string[]" => value
-            .as_array()
-            .is_some_and(|items| items.iter().all(Value::is_string)),
-        other => panic!("a type the fixture does not define: {other}"),
-    }
-}
 
 // Every attribute, in each of its forms that writes different keys.
 
@@ -219,37 +179,16 @@ fn spans<'a>(txs: &'a [Transaction<'static>]) -> Vec<&'a Span> {
 
 #[test]
 fn every_key_sent_has_the_registrys_type_and_backfilled_keys_their_replacement() {
-    let registry = registry();
+    // The automatic integrations' own keys are checked by tests/integration_registry.rs.
+    let registry = Registry::load(registry::ATTRIBUTES);
     let txs = every_span();
     let spans = spans(&txs);
     assert!(spans.len() >= 20, "{} spans", spans.len());
     let mut seen = BTreeSet::new();
     for span in &spans {
-        let what = format!("{:?} {:?}", span.op, span.description);
-        for (key, value) in &span.data {
-            let Some(entry) = registry.get(key) else {
-                panic!("{what}: `{key}` is not in the registry fixture");
-            };
-            assert!(
-                has_type(value, &entry.ty),
-                "{what}: `{key}` is {value:?}, the registry says {}",
-                entry.ty
-            );
-            if let Some(replacement) = &entry.backfill {
-                assert_eq!(
-                    span.data.get(replacement),
-                    Some(value),
-                    "{what}: `{key}` is deprecated with status backfill: `{replacement}` goes \
-                     out beside it, with the same value"
-                );
-            }
-            seen.insert(key.as_str());
-        }
+        seen.extend(registry.check(span));
     }
-    // Every key of the fixture is one the crate sends: the fixture lists nothing stale.
-    let listed: BTreeSet<&str> = registry.keys().map(String::as_str).collect();
-    let unsent: Vec<_> = listed.difference(&seen).collect();
-    assert!(unsent.is_empty(), "in the fixture, never sent: {unsent:?}");
+    registry.assert_all_seen(&seen);
 }
 
 #[test]

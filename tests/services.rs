@@ -15,6 +15,7 @@ mod common;
 #[path = "services/endpoint.rs"]
 mod endpoint;
 #[path = "services/env.rs"]
+#[allow(dead_code, reason = "the helpers the other service tests use")]
 mod env;
 #[path = "services/process.rs"]
 mod process;
@@ -613,28 +614,73 @@ fn assert_continues(
     process.clone()
 }
 
-/// The one `db` span under `parent`: the worker's write.
-fn assert_worker_write(consumer: &Transaction<'_>, parent: &Span) {
-    let write = the_span(
-        consumer,
-        "db",
-        "UPDATE items SET processed_at = now() WHERE id = $1",
-    );
+/// The data every span of the integrations (sqlx, tokio-postgres) records on the suite's
+/// PostgreSQL: `db.name` and the server, from the connection's configuration (`DATABASE_URL`).
+fn pg_connection_data() -> Vec<(&'static str, Value)> {
+    let config: tokio_postgres::Config = env::database_url().parse().expect("DATABASE_URL");
+    let name = config
+        .get_dbname()
+        .expect("a database in DATABASE_URL")
+        .to_owned();
+    let host = match config.get_hosts() {
+        [tokio_postgres::config::Host::Tcp(host)] => host.clone(),
+        other => panic!("the suite expects PostgreSQL over TCP, DATABASE_URL gives {other:?}"),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    vec![
+        ("db.name", str_of(&name)),
+        ("db.namespace", str_of(&name)),
+        ("server.address", str_of(&host)),
+        ("server.port", Value::from(port)),
+    ]
+}
+
+/// The data of an integration's span for `statement` (no table: the integrations do not parse
+/// the SQL), its first keyword `operation`.
+fn integration_data(operation: &str, statement: &str) -> Vec<(&'static str, Value)> {
+    let mut data = vec![
+        ("db.system", str_of("postgresql")),
+        ("db.system.name", str_of("postgresql")),
+        ("db.operation", str_of(operation)),
+        ("db.operation.name", str_of(operation)),
+        ("db.query.text", str_of(statement)),
+    ];
+    data.extend(pg_connection_data());
+    data
+}
+
+/// The query source of a call on a line of `source` (a file's text) containing `marker`.
+fn call_source(file: &str, source: &str, marker: &str) -> [(&'static str, Value); 4] {
+    let at = source
+        .lines()
+        .position(|l| l.contains(marker))
+        .unwrap_or_else(|| panic!("{marker:?} in {file}"));
+    let line = Value::from(at + 1);
+    [
+        ("code.filepath", str_of(file)),
+        ("code.file.path", str_of(file)),
+        ("code.lineno", line.clone()),
+        ("code.line.number", line),
+    ]
+}
+
+/// The one `db` span under `parent`: the worker's write, recorded by the tokio-postgres
+/// integration (`insights_runtime::postgres::Client`), with no attribute on the query; it
+/// changed `affected` rows (0 for a job whose item does not exist: the statement still
+/// succeeded).
+fn assert_worker_write(consumer: &Transaction<'_>, parent: &Span, affected: u64) {
+    let statement = "UPDATE items SET processed_at = now() WHERE id = $1";
+    let write = the_span(consumer, "db", statement);
     assert_eq!(write.parent_span_id, Some(parent.span_id));
     assert_eq!(write.status, Some(SpanStatus::Ok));
-    let statement = "UPDATE items SET processed_at = now() WHERE id = $1";
-    assert_data(
-        write,
-        &and(
-            pg_data("items", "UPDATE", statement),
-            &attribute_source(
-                "examples/worker.rs",
-                include_str!("../examples/worker.rs"),
-                "mark_processed",
-                "worker",
-            ),
-        ),
-    );
+    let mut data = integration_data("UPDATE", statement);
+    data.push(("db.response.affected_rows", Value::from(affected)));
+    data.extend(call_source(
+        "examples/worker.rs",
+        include_str!("../examples/worker.rs"),
+        "db.execute(MARK_PROCESSED",
+    ));
+    assert_data(write, &data);
     assert_parses(write);
 }
 
@@ -783,7 +829,7 @@ fn a_job_continues_its_producers_trace_in_another_process() {
         process.data["messaging.message.retry.count"],
         Value::from(0)
     );
-    assert_worker_write(done[0], &process);
+    assert_worker_write(done[0], &process, 1);
 
     let failed = of(&bad);
     assert_eq!(failed.len(), 2);
@@ -793,7 +839,7 @@ fn a_job_continues_its_producers_trace_in_another_process() {
         // Sentry's queue error rate reads the transaction's status.
         assert_eq!(trace(consumer).status, Some(SpanStatus::InternalError));
         assert_eq!(process.status, Some(SpanStatus::InternalError));
-        assert_worker_write(consumer, &process);
+        assert_worker_write(consumer, &process, 0);
         retries.push(process.data["messaging.message.retry.count"].clone());
     }
     retries.sort_by_key(|v| v.as_u64());
@@ -921,22 +967,13 @@ fn service_and_worker_send_their_spans_to_sentry() {
         "{}",
         metrics.body
     );
-    // The insights metrics of the same calls, under the reference service's names.
-    for series in [
-        r#"database_queries_total{table="items",operation="insert"} 1"#,
-        r#"database_queries_total{table="items",operation="select"} 2"#,
-        r#"database_query_duration_seconds_count{table="items"} 3"#,
-        r#"cache_misses_total{cache_name="items"} 2"#,
-        r#"cache_hits_total{cache_name="items"} 1"#,
-        r#"cache_sets_total{cache_name="items"} 1"#,
-        r#"queue_messages_published_total{queue_name="item-jobs"} 1"#,
-    ] {
-        assert!(
-            metrics.body.lines().any(|l| l == series),
-            "{series} in:\n{}",
-            metrics.body
-        );
-    }
+    // The insights metrics of the attribute it keeps (the integrations record spans only).
+    let series = r#"queue_messages_published_total{queue_name="item-jobs"} 1"#;
+    assert!(
+        metrics.body.lines().any(|l| l == series),
+        "{series} in:\n{}",
+        metrics.body
+    );
 
     assert!(worker.wait_exit(Duration::from_secs(30)).success());
     endpoint.wait_for("five transactions", Duration::from_secs(10), |r| {
@@ -970,30 +1007,14 @@ fn service_and_worker_send_their_spans_to_sentry() {
     let post = named(&txs, "POST /items", &["db", "queue.publish"]);
     assert_eq!(trace(post).op.as_deref(), Some("http.server"));
     assert_eq!(trace(post).status, Some(SpanStatus::Ok));
+    // The insert, recorded by the sqlx integration (`sqlx::query_scalar(..).fetch_one(&pool)`:
+    // called from inside sqlx, so no query source).
     let insert = &post.spans[0];
-    assert_eq!(
-        insert.description.as_deref(),
-        Some("INSERT INTO items (name) VALUES ($1) RETURNING id")
-    );
-    let db_data = |operation: &str, function: &str, statement: &str| {
-        and(
-            pg_data("items", operation, statement),
-            &attribute_source(
-                "examples/service.rs",
-                include_str!("../examples/service.rs"),
-                function,
-                "service",
-            ),
-        )
-    };
-    assert_data(
-        insert,
-        &db_data(
-            "INSERT",
-            "insert_item",
-            "INSERT INTO items (name) VALUES ($1) RETURNING id",
-        ),
-    );
+    let statement = "INSERT INTO items (name) VALUES ($1) RETURNING id";
+    assert_eq!(insert.description.as_deref(), Some(statement));
+    let mut insert_data = integration_data("INSERT", statement);
+    insert_data.push(("db.response.returned_rows", Value::from(1)));
+    assert_data(insert, &insert_data);
     assert_parses(insert);
     let publish = &post.spans[1];
     assert_eq!(publish.description.as_deref(), Some("item-jobs"));
@@ -1028,7 +1049,7 @@ fn service_and_worker_send_their_spans_to_sentry() {
         Value::from(0)
     );
     assert_eq!(trace(job).status, Some(SpanStatus::Ok));
-    assert_worker_write(job, &process);
+    assert_worker_write(job, &process, 1);
 
     // GET /items/{id}: a miss reads the database and fills the cache; then a hit.
     let (client, mut redis) = rt.block_on(env::redis());
@@ -1047,35 +1068,34 @@ fn service_and_worker_send_their_spans_to_sentry() {
         all.extend(extra.iter().cloned());
         all
     };
-    let missed = named(&txs, "GET /items/{id}", &["cache.get", "db", "cache.put"]);
+    // Spans are listed as they finish: a cache span's `db.redis` child just before it.
+    let missed = named(
+        &txs,
+        "GET /items/{id}",
+        &["db.redis", "cache.get", "db", "db.redis", "cache.put"],
+    );
     assert_eq!(trace(missed).status, Some(SpanStatus::Ok));
     assert_data(
-        &missed.spans[0],
+        &missed.spans[1],
         &cache_data(&[("cache.hit", Value::from(false))]),
     );
-    assert_eq!(
-        missed.spans[1].description.as_deref(),
-        Some("SELECT id, name FROM items WHERE id = $1")
-    );
+    let select = &missed.spans[2];
+    let statement = "SELECT id, name FROM items WHERE id = $1";
+    assert_eq!(select.description.as_deref(), Some(statement));
+    let mut select_data = integration_data("SELECT", statement);
+    select_data.push(("db.response.returned_rows", Value::from(1)));
+    assert_data(select, &select_data);
+    assert_parses(select);
     assert_data(
-        &missed.spans[1],
-        &db_data(
-            "SELECT",
-            "select_item",
-            "SELECT id, name FROM items WHERE id = $1",
-        ),
-    );
-    assert_parses(&missed.spans[1]);
-    assert_data(
-        &missed.spans[2],
+        &missed.spans[4],
         &cache_data(&[
             ("cache.ttl", Value::from(300)),
             ("cache.item_size", Value::from(cached_len)),
         ]),
     );
-    let hit_tx = named(&txs, "GET /items/{id}", &["cache.get"]);
+    let hit_tx = named(&txs, "GET /items/{id}", &["db.redis", "cache.get"]);
     assert_data(
-        &hit_tx.spans[0],
+        &hit_tx.spans[1],
         &cache_data(&[
             ("cache.hit", Value::from(true)),
             ("cache.item_size", Value::from(cached_len)),
@@ -1083,17 +1103,40 @@ fn service_and_worker_send_their_spans_to_sentry() {
     );
     for tx in [missed, hit_tx] {
         for span in &tx.spans {
-            assert_eq!(span.parent_span_id, Some(root_id(tx)));
             assert_eq!(span.status, Some(SpanStatus::Ok));
+            if span.op.as_deref() == Some("db.redis") {
+                // The command inside its cache span, described without the value.
+                let cache = tx
+                    .spans
+                    .iter()
+                    .find(|c| Some(c.span_id) == span.parent_span_id)
+                    .expect("a db.redis span's parent is its cache span");
+                assert!(cache
+                    .op
+                    .as_deref()
+                    .is_some_and(|op| op.starts_with("cache.")));
+                let description = span.description.as_deref().unwrap_or_default();
+                assert!(
+                    description == format!("GET {key}")
+                        || description == format!("SETEX {key} [Filtered] [Filtered]"),
+                    "{description}"
+                );
+            } else {
+                assert_eq!(span.parent_span_id, Some(root_id(tx)));
+            }
         }
-        assert_eq!(tx.spans[0].description.as_deref(), Some(key.as_str()));
+        assert_eq!(tx.spans[1].description.as_deref(), Some(key.as_str()));
     }
-    // The unknown item: an expected 404, its cache miss and query recorded.
-    let missing = named(&txs, "GET /items/{id}", &["cache.get", "db"]);
+    // The unknown item: an expected 404, its cache miss and query recorded (no row).
+    let missing = named(&txs, "GET /items/{id}", &["db.redis", "cache.get", "db"]);
     assert_eq!(trace(missing).status, Some(SpanStatus::NotFound));
     assert_eq!(
-        missing.spans[0].description.as_deref(),
+        missing.spans[1].description.as_deref(),
         Some(format!("{prefix}2").as_str())
+    );
+    assert_eq!(
+        missing.spans[2].data["db.response.returned_rows"],
+        Value::from(0)
     );
 
     // Each request has a trace of its own; the job's transaction is in its request's.

@@ -312,6 +312,27 @@ impl CodeLocation {
 pub(crate) enum Source {
     Caller(&'static Location<'static>),
     Site(&'static CodeLocation),
+    /// Not known: an integration called from inside a library (sqlx's `query.fetch_one`).
+    Unknown,
+}
+
+impl Source {
+    /// The caller of an integration's entry point when it is the application's own code, else
+    /// [`Source::Unknown`]. `file!()` paths are relative for the crates of the workspace being
+    /// built and absolute for dependencies (`~/.cargo/registry/..`): a query issued through a
+    /// library's own call (`sqlx::query(..).fetch_one(&pool)` calls the executor from sqlx)
+    /// has no location of the user's to show, and sqlx's file would be noise.
+    #[cfg_attr(
+        not(any(feature = "sqlx", feature = "tokio-postgres", feature = "redis")),
+        allow(dead_code)
+    )]
+    pub(crate) fn own_caller(caller: &'static Location<'static>) -> Self {
+        if std::path::Path::new(caller.file()).is_absolute() {
+            Source::Unknown
+        } else {
+            Source::Caller(caller)
+        }
+    }
 }
 
 impl Source {
@@ -326,6 +347,7 @@ impl Source {
                 location.function,
                 location.namespace,
             ),
+            Source::Unknown => return,
         };
         data.set("code.filepath", file);
         data.set("code.file.path", file);
@@ -519,6 +541,16 @@ impl<'a> Query<'a> {
     /// `static` location, so that nothing is allocated; the attribute gives its own).
     pub fn location(mut self, location: &'static CodeLocation) -> Self {
         self.source = Source::Site(location);
+        self
+    }
+
+    /// The query source, as an integration determined it.
+    #[cfg_attr(
+        not(any(feature = "sqlx", feature = "tokio-postgres", feature = "redis")),
+        allow(dead_code)
+    )]
+    pub(crate) fn source(mut self, source: Source) -> Self {
+        self.source = source;
         self
     }
 

@@ -55,14 +55,22 @@ pub mod console;
 pub mod db;
 pub mod dsc;
 pub mod future;
+#[cfg(any(feature = "sqlx", feature = "tokio-postgres", feature = "redis"))]
+mod integration;
 #[cfg(feature = "metrics")]
 pub mod metrics;
+#[cfg(feature = "tokio-postgres")]
+pub mod postgres;
 pub mod propagation;
 pub mod queue;
+#[cfg(feature = "redis")]
+pub mod redis;
 pub mod sampling;
 pub mod scrub;
 pub mod setup;
 pub mod span;
+#[cfg(feature = "sqlx")]
+pub mod sqlx;
 pub mod status;
 #[cfg(feature = "transport")]
 pub mod transport;

@@ -2,6 +2,8 @@
 //! user would see in Sentry.
 #![allow(dead_code, reason = "each test crate uses only some of the helpers")]
 
+pub mod registry;
+
 use sentry::protocol::{Context, EnvelopeItem, Span, SpanId, TraceContext, Transaction};
 use sentry::{ClientOptions, TransactionContext};
 

@@ -30,6 +30,23 @@ pub fn amqp_url() -> String {
     env_or("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f")
 }
 
+/// MariaDB (or MySQL), for the sqlx integration's tests.
+pub fn mysql_url() -> String {
+    env_or("MYSQL_URL", "mysql://root@127.0.0.1:3306/test")
+}
+
+/// `connecting`'s result, or a failure naming `service` and where it was looked for
+/// (`variable=url`) when it fails or takes more than 10 s: for clients this file does not
+/// build itself (sqlx pools).
+pub async fn reach<T, E: std::error::Error>(
+    service: &str,
+    variable: &str,
+    url: &str,
+    connecting: impl Future<Output = Result<T, E>>,
+) -> T {
+    within(service, variable, url, connecting).await
+}
+
 /// A lower-case hex suffix unique to this call.
 pub fn unique() -> String {
     sentry::types::Uuid::new_v4().simple().to_string()[..12].to_owned()

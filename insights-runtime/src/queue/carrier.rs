@@ -5,7 +5,8 @@ use std::collections::{BTreeMap, HashMap};
 /// Message headers a trace can be read from.
 ///
 /// Implemented for `HashMap<String, String>`, `BTreeMap<String, String>`,
-/// `Vec<(String, String)>`, `[(&str, &str)]` and, with the `http` feature, `http::HeaderMap`.
+/// `Vec<(String, String)>`, `[(&str, &str)]`, with the `http` feature `http::HeaderMap` and,
+/// with the `lapin` feature, `lapin::types::FieldTable` (RabbitMQ's headers).
 /// For a broker's own header type, a few lines:
 ///
 /// ```
@@ -113,6 +114,53 @@ impl CarrierMut for http::HeaderMap {
             http::header::HeaderValue::from_str(&value),
         ) {
             self.insert(name, value);
+        }
+    }
+}
+
+/// RabbitMQ's message headers: a header is read when it is a long or a short string that is
+/// UTF-8 (what every Sentry SDK writes), and written as a long string. A name over AMQP's 255
+/// bytes cannot be a key and is not written (the trace headers' names are short).
+///
+/// ```
+/// use insights_runtime::queue::{Carrier, CarrierMut};
+/// use lapin::types::FieldTable;
+///
+/// let mut headers = FieldTable::default();
+/// headers.set_header("sentry-trace", "771a43a4192642f0b136d5159a501700-b0e6f15b45c36b12-1".into());
+/// assert_eq!(
+///     headers.header("sentry-trace"),
+///     Some("771a43a4192642f0b136d5159a501700-b0e6f15b45c36b12-1")
+/// );
+/// ```
+#[cfg(feature = "lapin")]
+impl Carrier for lapin::types::FieldTable {
+    fn header(&self, name: &str) -> Option<&str> {
+        match self.inner().get(name) {
+            Some(value) => text(value),
+            None => self
+                .inner()
+                .iter()
+                .find(|(k, _)| k.as_str().eq_ignore_ascii_case(name))
+                .and_then(|(_, value)| text(value)),
+        }
+    }
+}
+
+#[cfg(feature = "lapin")]
+fn text(value: &lapin::types::AMQPValue) -> Option<&str> {
+    match value {
+        lapin::types::AMQPValue::LongString(s) => std::str::from_utf8(s.as_bytes()).ok(),
+        lapin::types::AMQPValue::ShortString(s) => Some(s.as_str()),
+        _ => None,
+    }
+}
+
+#[cfg(feature = "lapin")]
+impl CarrierMut for lapin::types::FieldTable {
+    fn set_header(&mut self, name: &str, value: String) {
+        if let Ok(name) = lapin::types::ShortString::try_new(name) {
+            self.insert(name, lapin::types::AMQPValue::LongString(value.into()));
         }
     }
 }

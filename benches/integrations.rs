@@ -1,0 +1,207 @@
+//! The cost of the automatic integrations against a real PostgreSQL on loopback: a trivial
+//! query through `insights_runtime::sqlx::Traced` and `insights_runtime::postgres::Client`,
+//! next to the same query on the bare pool or client, in one run.
+//!
+//! ```text
+//! cargo bench --features services --bench integrations           # full: 15 rounds
+//! BENCH_QUICK=1 cargo bench --features services --bench integrations
+//! ```
+//!
+//! Every trace is sampled and a transaction is current, so each traced query records its span
+//! (the costliest case; with Sentry off the wrapper only checks for a client). Envelopes go to
+//! a transport that drops them. A round runs every case once, in an order that rotates from
+//! round to round, each case `QUERIES` queries in a row on one connection; the table gives the
+//! median time per query over the rounds and the ratio of the medians, with the range of the
+//! per-round ratios. It prints a verdict against the issue's target (under 1.05 ×) and exits 0
+//! whatever it is: a measurement, not a test. It fails only when PostgreSQL is not reachable.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sentry::{ClientOptions, Envelope, TransactionContext, Transport};
+
+/// A transport that drops every envelope: the bench measures the service's side only.
+struct Discard;
+
+impl Transport for Discard {
+    fn send_envelope(&self, envelope: Envelope) {
+        drop(envelope);
+    }
+}
+
+/// Queries per transaction: well under sentry's 1,000-span cap, so no span is dropped unseen.
+const PER_TRANSACTION: usize = 250;
+
+fn database_url() -> String {
+    std::env::var("DATABASE_URL")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// One case: runs `n` queries and returns how long they took.
+type Case<'a> = (&'static str, Box<dyn Fn(usize) -> Duration + 'a>);
+
+/// Runs `query` `n` times under sampled transactions of `PER_TRANSACTION` queries, timing only
+/// the queries.
+fn timed<F>(rt: &tokio::runtime::Runtime, n: usize, query: F) -> Duration
+where
+    F: AsyncFn(),
+{
+    let mut spent = Duration::ZERO;
+    let mut done = 0;
+    while done < n {
+        let chunk = PER_TRANSACTION.min(n - done);
+        let tx = sentry::start_transaction(TransactionContext::new("bench", "bench"));
+        sentry::configure_scope(|s| s.set_span(Some(tx.clone().into())));
+        let started = Instant::now();
+        rt.block_on(async {
+            for _ in 0..chunk {
+                query().await;
+            }
+        });
+        spent += started.elapsed();
+        sentry::configure_scope(|s| s.set_span(None));
+        tx.finish();
+        done += chunk;
+    }
+    spent
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    if values.len().is_multiple_of(2) {
+        (values[mid - 1] + values[mid]) / 2.0
+    } else {
+        values[mid]
+    }
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let quick = std::env::var("BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0");
+    let (rounds, queries) = if quick { (3, 200) } else { (15, 2_000) };
+
+    let mut options = ClientOptions::new().traces_sample_rate(1.0);
+    options.transport = Some(Arc::new(|_: &ClientOptions| {
+        Arc::new(Discard) as Arc<dyn Transport>
+    }));
+    let _sentry = sentry::init(options);
+    // Current-thread: the queries run on this thread, under its hub and its transaction.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let url = database_url();
+    let hint = "the bench needs PostgreSQL (README, \"Real services\"; DATABASE_URL)";
+
+    let (pool, traced, client, wrapped) = rt.block_on(async {
+        // One connection each, so that every query of a case goes the same way.
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .connect(&url)
+            .await
+            .map_err(|e| format!("{hint}: {e}"))?;
+        let traced_pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .connect(&url)
+            .await
+            .map_err(|e| format!("{hint}: {e}"))?;
+        let traced = insights_runtime::sqlx::Traced::new(traced_pool);
+        let config: tokio_postgres::Config = url.parse()?;
+        let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
+        tokio::spawn(connection);
+        let (other, connection) = config.connect(tokio_postgres::NoTls).await?;
+        tokio::spawn(connection);
+        let wrapped = insights_runtime::postgres::Client::new(other, &config);
+        Ok::<_, Box<dyn std::error::Error>>((pool, traced, client, wrapped))
+    })?;
+    // The statement each case runs, prepared once by both clients and both pools' caches.
+    const SQL: &str = "SELECT 1::int4";
+
+    let cases: Vec<Case<'_>> = vec![
+        (
+            "sqlx, bare pool",
+            Box::new(|n| {
+                timed(&rt, n, async || {
+                    let one: i32 = sqlx::query_scalar(SQL)
+                        .fetch_one(&pool)
+                        .await
+                        .unwrap_or_default();
+                    std::hint::black_box(one);
+                })
+            }),
+        ),
+        (
+            "sqlx, Traced pool",
+            Box::new(|n| {
+                timed(&rt, n, async || {
+                    let one: i32 = sqlx::query_scalar(SQL)
+                        .fetch_one(&traced)
+                        .await
+                        .unwrap_or_default();
+                    std::hint::black_box(one);
+                })
+            }),
+        ),
+        (
+            "tokio-postgres, bare client",
+            Box::new(|n| {
+                timed(&rt, n, async || {
+                    let row = client.query_one(SQL, &[]).await.ok();
+                    std::hint::black_box(row);
+                })
+            }),
+        ),
+        (
+            "tokio-postgres, postgres::Client",
+            Box::new(|n| {
+                timed(&rt, n, async || {
+                    let row = wrapped.query_one(SQL, &[]).await.ok();
+                    std::hint::black_box(row);
+                })
+            }),
+        ),
+    ];
+
+    // Warm-up: connections, prepared statements, allocator.
+    for (_, case) in &cases {
+        case(queries / 4);
+    }
+    let mut per_query: Vec<Vec<f64>> = vec![Vec::new(); cases.len()];
+    for round in 0..rounds {
+        for k in 0..cases.len() {
+            let i = (round + k) % cases.len();
+            let spent = cases[i].1(queries);
+            per_query[i].push(spent.as_secs_f64() * 1e6 / queries as f64);
+        }
+    }
+
+    println!(
+        "integrations vs bare drivers, PostgreSQL on loopback ({} mode: {rounds} rounds of {queries} queries per case; every query sampled)",
+        if quick { "QUICK" } else { "full" }
+    );
+    println!();
+    println!("| case | median µs per query |");
+    println!("|---|---|");
+    for (i, (name, _)) in cases.iter().enumerate() {
+        println!("| {name} | {:.1} |", median(per_query[i].clone()));
+    }
+    println!();
+    println!("| target | ratio of medians (per-round range) | verdict |");
+    println!("|---|---|---|");
+    for (traced, bare, what) in [(1, 0, "sqlx"), (3, 2, "tokio-postgres")] {
+        let ratio = median(per_query[traced].clone()) / median(per_query[bare].clone());
+        let rounds: Vec<f64> = per_query[traced]
+            .iter()
+            .zip(&per_query[bare])
+            .map(|(t, b)| t / b)
+            .collect();
+        let low = rounds.iter().copied().fold(f64::INFINITY, f64::min);
+        let high = rounds.iter().copied().fold(0.0, f64::max);
+        println!(
+            "| {what}: traced ≤ 1.05 × bare | {ratio:.3} ({low:.3}–{high:.3}) | {} |",
+            if ratio <= 1.05 { "pass" } else { "FAIL" }
+        );
+    }
+    Ok(())
+}
