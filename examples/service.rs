@@ -16,7 +16,7 @@
 //! | `DATABASE_URL` | PostgreSQL; the `items` table is created if missing (put `?options=-c%20search_path%3D<schema>` in it for another schema) | `postgres://postgres@127.0.0.1:5432/test` |
 //! | `REDIS_URL` | Redis, the read-through cache of items | `redis://127.0.0.1:6379/` |
 //! | `AMQP_URL` | RabbitMQ | `amqp://guest:guest@127.0.0.1:5672/%2f` |
-//! | `JOBS_QUEUE` | the queue jobs are published to (the spans always say `item-jobs`) | `item-jobs` |
+//! | `JOBS_QUEUE` | the queue jobs are published to (its spans and metrics name it) | `item-jobs` |
 //! | `CACHE_KEY_PREFIX` | the prefix of cache keys | `items:` |
 //! | `BIND_ADDR` | where to listen; with port 0 the system picks one | `127.0.0.1:3000` |
 //! | `SENTRY_DSN`, `SENTRY_TRACES_SAMPLE_RATE`, ... | as for [`insights_runtime::setup`]; without a DSN the console sink prints the span trees | |
@@ -30,7 +30,7 @@
 //!
 //! | route | what it does | spans |
 //! |---|---|---|
-//! | `POST /items` (body: the name) | inserts the item, publishes a job for the worker | `db` `INSERT ..`, `queue.publish` `item-jobs` |
+//! | `POST /items` (body: the name) | inserts the item, publishes a job for the worker | `db` `INSERT ..`, `queue.publish` `<JOBS_QUEUE>` |
 //! | `GET /items/{id}` | reads through the cache | `cache.get` (its `db.redis` inside); on a miss `db` `SELECT ..` and `cache.put` (its `db.redis` inside) |
 //! | `GET /health` | liveness | none: sampled out by a sampling rule |
 //! | `GET /metrics` | Prometheus text format | none: sampled out too |
@@ -47,7 +47,6 @@
 //! A failing cache is recorded (`internal_error`) and bypassed; a failing database or broker
 //! answers 500 and is captured with context.
 
-use std::collections::HashMap;
 use std::future::IntoFuture;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -61,7 +60,7 @@ use insights_runtime::instrument_queue_publish;
 use insights_runtime::setup::{self, Settings};
 use insights_runtime::sqlx::Traced;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
-use lapin::types::{AMQPValue, FieldTable, ShortString};
+use lapin::types::{FieldTable, ShortString};
 use lapin::{BasicProperties, Confirmation};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use redis::AsyncCommands;
@@ -231,14 +230,15 @@ async fn select_item(db: &Traced<PgPool>, id: i64) -> Result<Option<(i64, String
 }
 
 /// Publishes a job: the attribute records the `queue.publish` span and writes `sentry-trace`,
-/// `baggage` and the publish time into `headers` before the body runs; the body copies them into
-/// the message's AMQP headers and waits for the broker's confirm.
+/// `baggage` and the publish time into `headers`, the message's AMQP headers themselves
+/// (lapin's `FieldTable` is a carrier), before the body runs; the body sends the message and
+/// waits for the broker's confirm.
 ///
-/// The attribute's `destination` is a literal, so the spans name the logical queue `item-jobs`
-/// even when `JOBS_QUEUE` gives the broker's queue another name (the service suite runs each
-/// test on a queue of its own).
+/// The destination is the queue's configured name (`JOBS_QUEUE`), read when the job is
+/// published: the spans and the `queue_name` label say the queue the message goes to. It comes
+/// from the configuration, so the label's values stay few.
 #[instrument_queue_publish(
-    destination = "item-jobs",
+    destination = jobs.queue.as_str(),
     system = "rabbitmq",
     headers_param = "headers",
     message_id_param = "message_id",
@@ -247,16 +247,10 @@ async fn select_item(db: &Traced<PgPool>, id: i64) -> Result<Option<(i64, String
 )]
 async fn publish_job(
     jobs: &Jobs,
-    headers: &mut HashMap<String, String>,
+    headers: &mut FieldTable,
     message_id: &str,
     body: &[u8],
 ) -> Result<(), AppError> {
-    let mut table = FieldTable::default();
-    for (name, value) in headers.iter() {
-        let name =
-            ShortString::try_new(name.as_str()).map_err(|e| AppError::Broker(e.to_string()))?;
-        table.insert(name, AMQPValue::LongString(value.as_str().into()));
-    }
     let message_id =
         ShortString::try_new(message_id).map_err(|e| AppError::Broker(e.to_string()))?;
     let timestamp = SystemTime::now()
@@ -267,7 +261,7 @@ async fn publish_job(
         .with_content_type("application/json".into())
         .with_delivery_mode(2) // persistent
         .with_timestamp(timestamp)
-        .with_headers(table);
+        .with_headers(std::mem::take(headers));
     let confirm = jobs
         .channel
         .basic_publish(
@@ -314,7 +308,13 @@ async fn create_item(
         Value::Object(job).to_string()
     };
     let message_id = sentry::types::Uuid::new_v4().to_string();
-    publish_job(&app.jobs, &mut HashMap::new(), &message_id, job.as_bytes()).await?;
+    publish_job(
+        &app.jobs,
+        &mut FieldTable::default(),
+        &message_id,
+        job.as_bytes(),
+    )
+    .await?;
     Ok(json_response(StatusCode::CREATED, item_json(id, name)))
 }
 

@@ -18,7 +18,7 @@
 //! |---|---|---|
 //! | `DATABASE_URL` | PostgreSQL, holding the service's `items` table (created if missing) | `postgres://postgres@127.0.0.1:5432/test` |
 //! | `AMQP_URL` | RabbitMQ | `amqp://guest:guest@127.0.0.1:5672/%2f` |
-//! | `JOBS_QUEUE` | the queue to consume | `item-jobs` |
+//! | `JOBS_QUEUE` | the queue to consume; its name is the transactions' and the spans' | `item-jobs` |
 //! | `WORKER_MAX_MESSAGES` | exit after this many messages (tests) | unset: run until stopped |
 //! | `SENTRY_DSN`, ... | as for [`insights_runtime::setup`]; without a DSN the console sink prints the span trees | |
 //!
@@ -79,10 +79,10 @@ impl From<tokio_postgres::Error> for JobError {
     }
 }
 
-/// Handles one job. The attribute continues the producer's trace from `headers`. Its
-/// `destination` is a literal: the spans say `item-jobs` whatever `JOBS_QUEUE` is.
+/// Handles one job. The attribute continues the producer's trace from `headers`; the
+/// destination is the queue consumed (`JOBS_QUEUE`), which also names the transaction.
 #[instrument_queue_process(
-    destination = "item-jobs",
+    destination = queue,
     system = "rabbitmq",
     headers_param = "headers",
     message_id_param = "message_id",
@@ -91,6 +91,7 @@ impl From<tokio_postgres::Error> for JobError {
 )]
 async fn handle_job(
     db: &insights_runtime::postgres::Client,
+    queue: &str,
     headers: &FieldTable,
     message_id: &str,
     body: &[u8],
@@ -193,9 +194,16 @@ async fn consume(max_messages: Option<u64>) -> Result<(), Box<dyn std::error::Er
         let attempt = u32::from(delivery.redelivered);
         // Each job on a hub of its own, as sentry asks of concurrent work.
         let hub = Arc::new(sentry::Hub::new_from_top(sentry::Hub::current()));
-        let outcome = handle_job(&db, headers, &message_id, &delivery.data, attempt)
-            .bind_hub(hub)
-            .await;
+        let outcome = handle_job(
+            &db,
+            queue.as_str(),
+            headers,
+            &message_id,
+            &delivery.data,
+            attempt,
+        )
+        .bind_hub(hub)
+        .await;
         match &outcome {
             Ok(()) => {
                 delivery.ack(BasicAckOptions::default()).await?;

@@ -321,3 +321,197 @@ fn the_query_can_be_a_const() {
     assert_eq!(span.status, Some(SpanStatus::Ok));
     assert_parses(span);
 }
+
+// ---------------------------------------------------------------------------------------------
+// `db_name` and `server` as expressions, read when the span is recorded.
+
+/// Asserts that `span`'s data is exactly `expected`.
+fn assert_data(span: &Span, expected: &[(&str, Value)]) {
+    let expected: std::collections::BTreeMap<String, Value> = expected
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect();
+    assert_eq!(
+        span.data, expected,
+        "data of {:?} {:?}",
+        span.op, span.description
+    );
+}
+
+/// A pool that knows its database and server, from its configuration.
+struct Pool {
+    database: String,
+    host: String,
+    port: u16,
+}
+
+/// The line of `Pool::count`'s attribute.
+const POOL_COUNT_LINE: u32 = line!() + 4;
+
+impl Pool {
+    // Fields of `&self`, borrowed.
+    #[instrument_db_operation(
+        "users",
+        "select",
+        system = "sqlite",
+        db_name = self.database,
+        server = (self.host.as_str(), self.port)
+    )]
+    fn count(&self) -> rusqlite::Result<i64> {
+        with_db(|db| db.query_row("SELECT count(*) FROM users", [], |r| r.get(0)))
+    }
+
+    // In an async fn, with the address by reference.
+    #[instrument_db_operation(
+        query = "DELETE FROM users WHERE id = ?1",
+        system = "sqlite",
+        db_name = self.database.as_str(),
+        server = (&self.host, self.port)
+    )]
+    async fn delete(&self, id: i64) -> rusqlite::Result<usize> {
+        tokio::task::yield_now().await;
+        with_db(|db| db.execute("DELETE FROM users WHERE id = ?1", [id]))
+    }
+}
+
+/// The line of `run_on`'s attribute.
+const RUN_ON_LINE: u32 = line!() + 4;
+
+// The configuration by value: borrowed for the span (the address a temporary `String`), then
+// moved into the body.
+#[instrument_db_operation(
+    query_param = "sql",
+    system = "sqlite",
+    db_name = config.database,
+    server = (config.host.clone(), config.port)
+)]
+async fn run_on(config: Pool, sql: &str) -> rusqlite::Result<usize> {
+    tokio::task::yield_now().await;
+    let taken = config;
+    let _ = taken.database;
+    with_db(|db| db.execute(sql, []))
+}
+
+// Literals, as before: a string for the name, a pair of literals for the server.
+#[instrument_db_operation("users", "select", db_name = "main", server = ("db.internal", 5432))]
+fn select_literal() {}
+
+#[test]
+fn db_name_and_server_from_expressions() {
+    let pool = Pool {
+        database: "main".to_owned(),
+        host: "db-1.internal".to_owned(),
+        port: 5433,
+    };
+    let tx = capture_one(|| {
+        assert_eq!(pool.count(), Ok(2));
+        assert_eq!(block_on(pool.delete(99)), Ok(0));
+        let config = Pool {
+            database: "archive".to_owned(),
+            host: "db-2.internal".to_owned(),
+            port: 6543,
+        };
+        assert_eq!(
+            block_on(run_on(
+                config,
+                "UPDATE users SET email = email WHERE id = 0"
+            )),
+            Ok(0)
+        );
+        select_literal();
+    });
+    assert_eq!(tx.spans.len(), 4);
+    let source = |line: u32, function: &str| {
+        [
+            ("code.filepath", Value::from("tests/db.rs")),
+            ("code.file.path", Value::from("tests/db.rs")),
+            ("code.lineno", Value::from(line)),
+            ("code.line.number", Value::from(line)),
+            ("code.function", Value::from(function)),
+            ("code.namespace", Value::from("db")),
+        ]
+    };
+    let count = &tx.spans[0];
+    assert_eq!(count.description.as_deref(), Some("SELECT * FROM users"));
+    assert_eq!(count.op.as_deref(), Some("db"));
+    assert_eq!(count.parent_span_id, Some(root_id(&tx)));
+    assert_eq!(count.status, Some(SpanStatus::Ok));
+    let mut expected = vec![
+        ("db.system", Value::from("sqlite")),
+        ("db.system.name", Value::from("sqlite")),
+        ("db.name", Value::from("main")),
+        ("db.namespace", Value::from("main")),
+        ("db.sql.table", Value::from("users")),
+        ("db.collection.name", Value::from("users")),
+        ("db.operation", Value::from("SELECT")),
+        ("db.operation.name", Value::from("SELECT")),
+        ("db.query.text", Value::from("SELECT * FROM users")),
+        ("server.address", Value::from("db-1.internal")),
+        ("server.port", Value::from(5433)),
+    ];
+    expected.extend(source(POOL_COUNT_LINE, "count"));
+    assert_data(count, &expected);
+    assert_parses(count);
+
+    let delete = span(&tx, "DELETE FROM users WHERE id = ?1");
+    assert_eq!(delete.parent_span_id, Some(root_id(&tx)));
+    assert_eq!(delete.status, Some(SpanStatus::Ok));
+    assert_eq!(str_data(delete, "db.name"), Some("main"));
+    assert_eq!(str_data(delete, "db.namespace"), Some("main"));
+    assert_eq!(str_data(delete, "server.address"), Some("db-1.internal"));
+    assert_eq!(delete.data.get("server.port"), Some(&Value::from(5433)));
+
+    let sql = "UPDATE users SET email = email WHERE id = 0";
+    let run = span(&tx, sql);
+    assert_eq!(run.parent_span_id, Some(root_id(&tx)));
+    assert_eq!(run.status, Some(SpanStatus::Ok));
+    let mut expected = vec![
+        ("db.system", Value::from("sqlite")),
+        ("db.system.name", Value::from("sqlite")),
+        ("db.name", Value::from("archive")),
+        ("db.namespace", Value::from("archive")),
+        ("db.operation", Value::from("UPDATE")),
+        ("db.operation.name", Value::from("UPDATE")),
+        ("db.query.text", Value::from(sql)),
+        ("server.address", Value::from("db-2.internal")),
+        ("server.port", Value::from(6543)),
+    ];
+    expected.extend(source(RUN_ON_LINE, "run_on"));
+    assert_data(run, &expected);
+    assert_parses(run);
+
+    let literal = &tx.spans[3];
+    assert_eq!(literal.description.as_deref(), Some("SELECT * FROM users"));
+    assert_eq!(str_data(literal, "db.name"), Some("main"));
+    assert_eq!(str_data(literal, "server.address"), Some("db.internal"));
+    assert_eq!(literal.data.get("server.port"), Some(&Value::from(5432)));
+}
+
+#[test]
+fn db_name_and_server_are_read_only_when_the_span_is_recorded() {
+    use std::cell::Cell;
+    thread_local!(static READS: Cell<u32> = const { Cell::new(0) });
+    fn counted(name: &str) -> &str {
+        READS.with(|r| r.set(r.get() + 1));
+        name
+    }
+    #[instrument_db_operation(
+        "users",
+        "select",
+        db_name = counted(name),
+        server = (counted("db.internal"), 5432)
+    )]
+    fn select(name: &str) -> Result<u8, String> {
+        Ok(1)
+    }
+    // No Sentry: no span, and neither expression runs.
+    assert_eq!(select("main"), Ok(1));
+    assert_eq!(READS.with(Cell::get), 0);
+    // No transaction current: no span either.
+    let txs = common::capture(|| assert_eq!(select("main"), Ok(1)));
+    assert!(txs.is_empty());
+    assert_eq!(READS.with(Cell::get), 0);
+    let tx = capture_one(|| assert_eq!(select("main"), Ok(1)));
+    assert_eq!(READS.with(Cell::get), 2, "each read once");
+    assert_eq!(str_data(&tx.spans[0], "db.name"), Some("main"));
+}

@@ -530,3 +530,122 @@ fn track_functions_record_the_metric_and_a_span_around_the_real_operation() {
         common::trace(request).trace_id
     );
 }
+
+// --- queue names known at run time -------------------------------------------------------------
+
+/// A worker whose queue name comes from its configuration (a bounded set of names: the label
+/// takes the value as it is).
+struct Worker {
+    queue: String,
+}
+
+impl Worker {
+    #[instrument_queue_publish(
+        destination = self.queue,
+        system = "in-memory",
+        headers_param = "headers"
+    )]
+    fn publish(&self, headers: &mut HashMap<String, String>, fail: bool) -> Result<(), String> {
+        let _ = headers;
+        if fail {
+            Err("broker down".to_owned())
+        } else {
+            Ok(())
+        }
+    }
+
+    #[instrument_queue_process(
+        destination = self.queue.as_str(),
+        system = "in-memory",
+        headers_param = "headers"
+    )]
+    async fn handle(&self, headers: &HashMap<String, String>, fail: bool) -> Result<(), String> {
+        let _ = headers;
+        futures::future::ready(()).await;
+        if fail {
+            Err("smtp refused".to_owned())
+        } else {
+            Ok(())
+        }
+    }
+
+    #[instrument_queue_process(destination = self.queue, system = "in-memory")]
+    async fn handle_slowly(&self) {
+        futures::future::pending::<()>().await;
+    }
+}
+
+#[test]
+fn a_destination_expression_labels_the_queue_metrics_with_its_value() {
+    let eu = Worker {
+        queue: "jobs-eu".to_owned(),
+    };
+    let us = Worker {
+        queue: "jobs-us".to_owned(),
+    };
+    let mut headers = HashMap::new();
+    let mut transactions = Vec::new();
+    let scrape = scrape(|| {
+        transactions = capture(|| {
+            in_transaction("request", || {
+                assert!(eu.publish(&mut headers, false).is_ok());
+                assert!(eu.publish(&mut HashMap::new(), true).is_err());
+                assert!(us.publish(&mut HashMap::new(), false).is_ok());
+            });
+            assert!(block_on(eu.handle(&headers, false)).is_ok());
+            assert!(block_on(us.handle(&headers, true)).is_err());
+            assert!(block_on(us.handle(&HashMap::new(), false)).is_ok());
+        });
+        // Dropped while being handled; without Sentry, metrics are recorded all the same.
+        let mut handling = Box::pin(us.handle_slowly());
+        let waker = futures::task::noop_waker();
+        let mut cx = std::task::Context::from_waker(&waker);
+        assert!(handling.as_mut().poll(&mut cx).is_pending());
+        drop(handling);
+    });
+    let published = "queue_messages_published_total";
+    assert_eq!(scrape.get(published, &[("queue_name", "jobs-eu")]), 1.0);
+    assert_eq!(scrape.get(published, &[("queue_name", "jobs-us")]), 1.0);
+    assert_eq!(scrape.series(published).len(), 2, "{}", scrape.text);
+    let processed = "queue_messages_processed_total";
+    for (queue, status, count) in [
+        ("jobs-eu", "ok", 1.0),
+        ("jobs-us", "error", 1.0),
+        ("jobs-us", "ok", 1.0),
+        ("jobs-us", "cancelled", 1.0),
+    ] {
+        assert_eq!(
+            scrape.get(processed, &[("queue_name", queue), ("status", status)]),
+            count,
+            "{queue} {status}: {}",
+            scrape.text
+        );
+    }
+    assert_eq!(scrape.series(processed).len(), 4, "{}", scrape.text);
+    let durations = "queue_process_duration_seconds_count";
+    assert_eq!(scrape.get(durations, &[("queue_name", "jobs-eu")]), 1.0);
+    assert_eq!(scrape.get(durations, &[("queue_name", "jobs-us")]), 3.0);
+    // Only the messages whose headers carry the enqueue time.
+    let latency = "queue_receive_latency_seconds_count";
+    assert_eq!(scrape.get(latency, &[("queue_name", "jobs-eu")]), 1.0);
+    assert_eq!(scrape.get(latency, &[("queue_name", "jobs-us")]), 1.0);
+
+    // The spans beside them carry the same names.
+    let request = transactions
+        .iter()
+        .find(|t| t.name.as_deref() == Some("request"))
+        .expect("request transaction");
+    let described: Vec<_> = request
+        .spans
+        .iter()
+        .map(|s| (s.op.as_deref(), s.description.as_deref()))
+        .collect();
+    assert_eq!(
+        described,
+        [
+            (Some("queue.publish"), Some("jobs-eu")),
+            (Some("queue.publish"), Some("jobs-eu")),
+            (Some("queue.publish"), Some("jobs-us")),
+        ]
+    );
+}

@@ -20,7 +20,7 @@ mod env;
 #[path = "services/process.rs"]
 mod process;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::{capture, in_transaction, root_id, trace};
@@ -32,7 +32,7 @@ use insights_runtime::{
     instrument_cache_operation, instrument_db_operation, instrument_queue_publish,
 };
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
-use lapin::types::{AMQPValue, FieldTable, ShortString};
+use lapin::types::{FieldTable, ShortString};
 use lapin::BasicProperties;
 use process::Running;
 use redis::AsyncCommands;
@@ -528,10 +528,11 @@ fn redis_reads_and_writes_are_cache_spans() {
 // ---------------------------------------------------------------------------------------------
 // Queues: RabbitMQ, across processes
 
-/// The producer side, in this process: the attribute writes the trace into `headers`, the body
-/// copies them into the AMQP message.
+/// The producer side, in this process: the attribute writes the trace into `headers`, the AMQP
+/// message's own headers (lapin's `FieldTable` is a carrier), before the body sends it. The
+/// destination is the queue's name, as the worker consumes it.
 #[instrument_queue_publish(
-    destination = "item-jobs",
+    destination = queue,
     system = "rabbitmq",
     headers_param = "headers",
     message_id_param = "message_id",
@@ -540,20 +541,13 @@ fn redis_reads_and_writes_are_cache_spans() {
 async fn publish_job(
     channel: &lapin::Channel,
     queue: &str,
-    headers: &mut HashMap<String, String>,
+    headers: &mut FieldTable,
     message_id: &str,
     body: &[u8],
 ) -> Result<(), lapin::Error> {
-    let mut table = FieldTable::default();
-    for (name, value) in headers.iter() {
-        table.insert(
-            ShortString::from(name.as_str()),
-            AMQPValue::LongString(value.as_str().into()),
-        );
-    }
     let properties = BasicProperties::default()
         .with_message_id(ShortString::from(message_id))
-        .with_headers(table);
+        .with_headers(std::mem::take(headers));
     channel
         .basic_publish(
             ShortString::default(),
@@ -573,9 +567,11 @@ fn assert_continues(
     consumer: &Transaction<'_>,
     producer: &Transaction<'_>,
     publish: &Span,
+    queue: &str,
 ) -> Span {
     let ctx = trace(consumer);
-    assert_eq!(consumer.name.as_deref(), Some("item-jobs"));
+    // Named by the worker's run-time destination, the queue it consumes.
+    assert_eq!(consumer.name.as_deref(), Some(queue));
     assert_eq!(ctx.op.as_deref(), Some("queue.task"));
     assert_eq!(
         ctx.trace_id,
@@ -592,7 +588,7 @@ fn assert_continues(
         .iter()
         .find(|s| s.op.as_deref() == Some("queue.process"))
         .expect("a queue.process span");
-    assert_eq!(process.description.as_deref(), Some("item-jobs"));
+    assert_eq!(process.description.as_deref(), Some(queue));
     assert_eq!(process.parent_span_id, Some(ctx.span_id));
     assert_eq!(process.trace_id, ctx.trace_id);
     for key in [
@@ -740,7 +736,7 @@ fn a_job_continues_its_producers_trace_in_another_process() {
                 publish_job(
                     &channel,
                     &scratch.queue,
-                    &mut HashMap::new(),
+                    &mut FieldTable::default(),
                     &good,
                     job.as_bytes(),
                 )
@@ -749,7 +745,7 @@ fn a_job_continues_its_producers_trace_in_another_process() {
                 publish_job(
                     &channel,
                     &scratch.queue,
-                    &mut HashMap::new(),
+                    &mut FieldTable::default(),
                     &bad,
                     b"{\"item_id\":-1}",
                 )
@@ -788,7 +784,7 @@ fn a_job_continues_its_producers_trace_in_another_process() {
         assert_data(
             publish,
             &[
-                ("messaging.destination.name", str_of("item-jobs")),
+                ("messaging.destination.name", str_of(&scratch.queue)),
                 ("messaging.system", str_of("rabbitmq")),
                 (
                     "messaging.message.id",
@@ -822,7 +818,7 @@ fn a_job_continues_its_producers_trace_in_another_process() {
 
     let done = of(&good);
     assert_eq!(done.len(), 1);
-    let process = assert_continues(done[0], producer, publish_good);
+    let process = assert_continues(done[0], producer, publish_good, &scratch.queue);
     assert_eq!(trace(done[0]).status, Some(SpanStatus::Ok));
     assert_eq!(process.status, Some(SpanStatus::Ok));
     assert_eq!(
@@ -835,7 +831,7 @@ fn a_job_continues_its_producers_trace_in_another_process() {
     assert_eq!(failed.len(), 2);
     let mut retries = Vec::new();
     for consumer in failed {
-        let process = assert_continues(consumer, producer, publish_bad);
+        let process = assert_continues(consumer, producer, publish_bad, &scratch.queue);
         // Sentry's queue error rate reads the transaction's status.
         assert_eq!(trace(consumer).status, Some(SpanStatus::InternalError));
         assert_eq!(process.status, Some(SpanStatus::InternalError));
@@ -968,7 +964,11 @@ fn service_and_worker_send_their_spans_to_sentry() {
         metrics.body
     );
     // The insights metrics of the attribute it keeps (the integrations record spans only).
-    let series = r#"queue_messages_published_total{queue_name="item-jobs"} 1"#;
+    // Labelled by the queue's configured name (JOBS_QUEUE).
+    let series = format!(
+        r#"queue_messages_published_total{{queue_name="{}"}} 1"#,
+        scratch.queue
+    );
     assert!(
         metrics.body.lines().any(|l| l == series),
         "{series} in:\n{}",
@@ -999,7 +999,7 @@ fn service_and_worker_send_their_spans_to_sentry() {
             "GET /items/{id}",
             "GET /items/{id}",
             "POST /items",
-            "item-jobs"
+            scratch.queue.as_str(),
         ]
     );
 
@@ -1017,7 +1017,7 @@ fn service_and_worker_send_their_spans_to_sentry() {
     assert_data(insert, &insert_data);
     assert_parses(insert);
     let publish = &post.spans[1];
-    assert_eq!(publish.description.as_deref(), Some("item-jobs"));
+    assert_eq!(publish.description.as_deref(), Some(scratch.queue.as_str()));
     let message_id = publish.data["messaging.message.id"].clone();
     assert!(
         message_id.as_str().is_some_and(|id| id.len() == 36),
@@ -1026,7 +1026,7 @@ fn service_and_worker_send_their_spans_to_sentry() {
     assert_data(
         publish,
         &[
-            ("messaging.destination.name", str_of("item-jobs")),
+            ("messaging.destination.name", str_of(&scratch.queue)),
             ("messaging.system", str_of("rabbitmq")),
             ("messaging.message.id", message_id.clone()),
             (
@@ -1041,8 +1041,8 @@ fn service_and_worker_send_their_spans_to_sentry() {
     }
 
     // The worker continued the request's trace.
-    let job = named(&txs, "item-jobs", &["db", "queue.process"]);
-    let process = assert_continues(job, post, publish);
+    let job = named(&txs, &scratch.queue, &["db", "queue.process"]);
+    let process = assert_continues(job, post, publish, &scratch.queue);
     assert_eq!(process.data["messaging.message.id"], message_id);
     assert_eq!(
         process.data["messaging.message.retry.count"],
@@ -1146,7 +1146,7 @@ fn service_and_worker_send_their_spans_to_sentry() {
         .filter_map(|t| t.name.as_deref())
         .collect();
     in_post_trace.sort_unstable();
-    assert_eq!(in_post_trace, ["POST /items", "item-jobs"]);
+    assert_eq!(in_post_trace, ["POST /items", scratch.queue.as_str()]);
 
     // The worker, with a release of its own, sends the request's DSC in its envelope: frozen
     // at the head (the service) and carried through the message's baggage.
@@ -1156,7 +1156,7 @@ fn service_and_worker_send_their_spans_to_sentry() {
             assert_eq!(headers.len(), 1, "one envelope for {name}");
             headers.remove(0)
         };
-        let (head, job) = (header_of("POST /items"), header_of("item-jobs"));
+        let (head, job) = (header_of("POST /items"), header_of(&scratch.queue));
         assert_eq!(head, job, "the worker kept the service's DSC");
         assert_eq!(
             head["trace_id"],

@@ -76,7 +76,8 @@ impl Parse for TracedArgs {
 struct Keys<K: 'static> {
     attribute: &'static str,
     allowed: &'static [(&'static str, K)],
-    /// Keys of an earlier version, with the name that replaced them.
+    /// Keys of an earlier version, or written by analogy with another attribute, with the name
+    /// to use instead.
     renamed: &'static [(&'static str, &'static str)],
     seen: Vec<String>,
 }
@@ -238,6 +239,61 @@ fn sql_value(input: ParseStream, key: &Ident) -> syn::Result<Sql> {
             format!(
                 "`{key}` takes the statement as a string literal or a path to a `const`, like \
                  `{key} = \"SELECT ..\"` or `{key} = SELECT_USER`"
+            ),
+        )),
+    }
+}
+
+/// A name given as a string literal, or as an expression evaluated at run time (a `const`, a
+/// field such as `self.queue`, a method call), which must give text (`AsRef<str>`; checked at
+/// the expression, where a wrong type is reported).
+#[derive(Clone)]
+pub(crate) enum Name {
+    Literal(LitStr),
+    Expr(Expr),
+}
+
+/// `= "orders"` (not empty) or `= <expr>`; any other literal is reported on it.
+fn name_value(input: ParseStream, key: &Ident, example: &str) -> syn::Result<Name> {
+    equals(input, key)?;
+    let value: Expr = input.parse()?;
+    match value {
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Str(lit), ..
+        }) => non_empty(lit, &key.to_string()).map(Name::Literal),
+        Expr::Lit(other) => Err(syn::Error::new_spanned(
+            &other,
+            format!(
+                "`{key}` takes text: a string literal, like `{key} = \"{example}\"`, or an \
+                 expression giving a `&str` or a `String` (anything `AsRef<str>`)"
+            ),
+        )),
+        other => Ok(Name::Expr(other)),
+    }
+}
+
+/// `server = (address, port)`: two expressions, the address text (`AsRef<str>`) and the port a
+/// `u16`, each checked where it is written.
+#[derive(Clone)]
+pub(crate) struct Server {
+    pub address: Expr,
+    pub port: Expr,
+}
+
+/// `= (address, port)`.
+fn server_value(input: ParseStream, key: &Ident) -> syn::Result<Server> {
+    equals(input, key)?;
+    let value: Expr = input.parse()?;
+    match value {
+        Expr::Tuple(tuple) if tuple.elems.len() == 2 => Ok(Server {
+            address: tuple.elems[0].clone(),
+            port: tuple.elems[1].clone(),
+        }),
+        other => Err(syn::Error::new_spanned(
+            &other,
+            format!(
+                "`{key}` takes the address and the port as a pair, like \
+                 `{key} = (\"db.internal\", 5432)` or `{key} = (self.host.as_str(), self.port)`"
             ),
         )),
     }
@@ -589,7 +645,10 @@ pub(crate) struct DbArgs<P = LitStr> {
     /// `db.operation`, as written (any name when the query is given).
     pub operation: Option<LitStr>,
     pub system: Option<LitStr>,
-    pub db_name: Option<LitStr>,
+    /// `db.name` and `db.namespace`: a literal, or an expression read when the span is recorded.
+    pub db_name: Option<Name>,
+    /// `server.address` and `server.port`, read when the span is recorded.
+    pub server: Option<Box<Server>>,
     pub err: Option<ErrStatus>,
     pub krate: Option<Path>,
 }
@@ -600,6 +659,7 @@ enum DbKey {
     Operation,
     System,
     DbName,
+    Server,
     Query,
     QueryParam,
     Err,
@@ -611,6 +671,7 @@ const DB_KEYS: &[(&str, DbKey)] = &[
     ("operation", DbKey::Operation),
     ("system", DbKey::System),
     ("db_name", DbKey::DbName),
+    ("server", DbKey::Server),
     ("query", DbKey::Query),
     ("query_param", DbKey::QueryParam),
     ("err", DbKey::Err),
@@ -619,8 +680,11 @@ const DB_KEYS: &[(&str, DbKey)] = &[
 
 impl Parse for DbArgs {
     fn parse(input: ParseStream) -> syn::Result<Self> {
-        let mut keys = Keys::new("instrument_db_operation", DB_KEYS);
+        // The server is one argument, its address and port together.
+        let mut keys = Keys::new("instrument_db_operation", DB_KEYS)
+            .renamed(&[("server_address", "server"), ("server_port", "server")]);
         let (mut table, mut operation, mut system, mut db_name) = (None, None, None, None);
+        let mut server = None;
         let (mut query, mut query_param, mut err, mut krate) = (None, None, None, None);
         // The positional form: `("users", "select")`, table then operation.
         for (position, name) in [(&mut table, "table"), (&mut operation, "operation")] {
@@ -638,7 +702,8 @@ impl Parse for DbArgs {
                 DbKey::Table => table = Some(string_value(input, &ident)?),
                 DbKey::Operation => operation = Some(string_value(input, &ident)?),
                 DbKey::System => system = Some(string_value(input, &ident)?),
-                DbKey::DbName => db_name = Some(string_value(input, &ident)?),
+                DbKey::DbName => db_name = Some(name_value(input, &ident, "app")?),
+                DbKey::Server => server = Some(Box::new(server_value(input, &ident)?)),
                 DbKey::Query => query = Some(sql_value(input, &ident)?),
                 DbKey::QueryParam => query_param = Some(string_value(input, &ident)?),
                 DbKey::Err => err = Some(err_value(input, &ident)?),
@@ -663,6 +728,7 @@ impl Parse for DbArgs {
             operation,
             system,
             db_name,
+            server,
             err,
             krate,
         })
@@ -892,7 +958,9 @@ fn cache_kind(input: ParseStream) -> syn::Result<(CacheKind, Ident)> {
 
 /// What a producer and a consumer both say of a message.
 pub(crate) struct Message<P> {
-    pub destination: LitStr,
+    /// The queue or topic: a literal (static metric keys), or an expression evaluated once per
+    /// call, before the body.
+    pub destination: Name,
     pub system: LitStr,
     pub headers: Option<P>,
     pub message_id: Option<P>,
@@ -956,7 +1024,7 @@ const PROCESS_KEYS: &[(&str, QueueKey)] = &[
 /// Every queue argument, before the attribute's rules are applied.
 #[derive(Default)]
 struct QueueFields {
-    destination: Option<LitStr>,
+    destination: Option<Name>,
     system: Option<LitStr>,
     headers: Option<LitStr>,
     message_id: Option<LitStr>,
@@ -979,7 +1047,9 @@ impl QueueFields {
         while !input.is_empty() {
             let (key, ident) = keys.next(input)?;
             match key {
-                QueueKey::Destination => fields.destination = Some(string_value(input, &ident)?),
+                QueueKey::Destination => {
+                    fields.destination = Some(name_value(input, &ident, "orders")?);
+                }
                 QueueKey::System => fields.system = Some(string_value(input, &ident)?),
                 QueueKey::HeadersParam => fields.headers = Some(string_value(input, &ident)?),
                 QueueKey::MessageIdParam => {
@@ -995,19 +1065,20 @@ impl QueueFields {
             }
             end_of_argument(input)?;
         }
-        let required = |value: Option<LitStr>, key: &str| {
-            value.ok_or_else(|| {
-                syn::Error::new(
-                    Span::call_site(),
-                    format!(
-                        "`#[{attribute}]` needs `{key}`, like \
-                         `#[{attribute}(destination = \"orders\", system = \"rabbitmq\")]`"
-                    ),
-                )
-            })
+        let missing = |key: &str| {
+            syn::Error::new(
+                Span::call_site(),
+                format!(
+                    "`#[{attribute}]` needs `{key}`, like \
+                     `#[{attribute}(destination = \"orders\", system = \"rabbitmq\")]`"
+                ),
+            )
         };
-        let destination = required(fields.destination.take(), "destination")?;
-        let system = required(fields.system.take(), "system")?;
+        let destination = fields
+            .destination
+            .take()
+            .ok_or_else(|| missing("destination"))?;
+        let system = fields.system.take().ok_or_else(|| missing("system"))?;
         let message = Message {
             destination,
             system,
@@ -1022,8 +1093,12 @@ impl QueueFields {
 
 impl Parse for PublishArgs {
     fn parse(input: ParseStream) -> syn::Result<Self> {
-        let (fields, message) =
-            QueueFields::parse(input, "instrument_queue_publish", PUBLISH_KEYS, &[])?;
+        let (fields, message) = QueueFields::parse(
+            input,
+            "instrument_queue_publish",
+            PUBLISH_KEYS,
+            &[("destination_param", "destination")],
+        )?;
         Ok(PublishArgs {
             message,
             transaction: fields.transaction,
@@ -1038,7 +1113,10 @@ impl Parse for ProcessArgs {
             input,
             "instrument_queue_process",
             PROCESS_KEYS,
-            &[("name", "transaction")],
+            &[
+                ("name", "transaction"),
+                ("destination_param", "destination"),
+            ],
         )?;
         Ok(ProcessArgs {
             message,

@@ -41,6 +41,7 @@ fn return_type(item: &MaybeItemFn) -> Option<TokenStream> {
 //     fn f(a: A) -> R {
 //         let __insights_meter = Meter::..(..);         // with the `metrics` feature
 //         let __insights_guard = SpanGuard::start_with(..);
+//         // (with a prelude, these two in a block of their own: see `starts`)
 //         let __insights_ret: R = call_once(move || -> R { body });
 //         __insights_guard.finish_with(|_| status(&__insights_ret));
 //         __insights_meter.finish(verdict(&__insights_ret));
@@ -53,35 +54,31 @@ fn sync_fn_body(item: &MaybeItemFn, plan: &Plan) -> TokenStream {
     let guard = local("__insights_guard");
     let ret = local("__insights_ret");
     let meter = local("__insights_meter");
-    let prelude = plan.prelude.clone();
-    let start_meter = plan.meter.clone().map(|m| quote!(let #meter = #m;));
-    let start = plan.sync_guard();
-    let after = plan.after_sync_start(&guard);
+    let starts = starts(
+        plan,
+        &guard,
+        plan.sync_guard(),
+        plan.after_sync_start(&guard),
+    );
     let body = &item.body;
     let Some(ty) = return_type(item) else {
         // A diverging function has no value to judge; the guard still ends its span
         // (as `internal_error` when it panics), and the meter records when dropped.
         return quote! {
-            #prelude
-            #start_meter
-            let #guard = #start;
-            #after
+            #starts
             #body
         };
     };
     let data = local("__insights_data");
     let status = plan.status(&ret, &data);
-    let finish_meter = start_meter.as_ref().map(|_| {
+    let finish_meter = plan.meter.as_ref().map(|_| {
         let out = local("__insights_out");
         let verdict = plan.verdict(&out);
         quote!(#meter.finish({ let #out = &#ret; #verdict });)
     });
     let closure = quote_spanned!(item.sig.fn_token.span=> move || -> #ty #body);
     quote! {
-        #prelude
-        #start_meter
-        let #guard = #start;
-        #after
+        #starts
         let #ret: #ty = #private::call_once(#closure);
         #guard.finish_with(|#data| {
             let #ret = &#ret;
@@ -115,7 +112,6 @@ fn async_fn_body(item: &MaybeItemFn, plan: &Plan) -> TokenStream {
     let ret = local("__insights_ret");
     let out = local("__insights_out");
     let data = local("__insights_data");
-    let after = plan.after_async_start(&recording);
     let status = plan.status(&out, &data);
     let body = &item.body;
     // The `async` keyword of the generated block carries the span of the user's, so that errors
@@ -134,7 +130,6 @@ fn async_fn_body(item: &MaybeItemFn, plan: &Plan) -> TokenStream {
         );
         return quote! {
             #starts
-            #after
             #instrumented.await;
             ::core::unreachable!()
         };
@@ -172,7 +167,6 @@ fn async_fn_body(item: &MaybeItemFn, plan: &Plan) -> TokenStream {
     );
     quote! {
         #starts
-        #after
         #[allow(
             unknown_lints,
             clippy::async_yields_async,
@@ -183,31 +177,61 @@ fn async_fn_body(item: &MaybeItemFn, plan: &Plan) -> TokenStream {
     }
 }
 
-/// The statement that starts a future's span (`recording`) and, with the `metrics` feature,
-/// its meter, and the adapter around `instrumented`: `Metered::new(instrumented, meter, |out|
-/// verdict)`, or `instrumented` alone. The prelude's bindings are scoped to the statement, so
-/// that borrows of the arguments are not held across the `.await`.
+/// The statements that start the span (`started`, from `start`) and, with the `metrics`
+/// feature, the meter (`__insights_meter`, first), then run `after`. With a prelude, all of it is
+/// a block of its own, `let (meter, started) = { prelude .. (meter, started) };`: the prelude's
+/// bindings and temporaries (a `query_param`'s text, a destination read from the arguments) end
+/// there, so that they are neither held across an `.await` nor still borrowing the arguments
+/// when the body takes them.
+fn starts(plan: &Plan, started: &Ident, start: TokenStream, after: TokenStream) -> TokenStream {
+    let meter = local("__insights_meter");
+    let start_meter = plan.meter.as_ref().map(|m| quote!(let #meter = #m;));
+    if plan.prelude.is_empty() {
+        return quote! {
+            #start_meter
+            let #started = #start;
+            #after
+        };
+    }
+    let prelude = &plan.prelude;
+    let bindings = match start_meter {
+        Some(_) => quote!((#meter, #started)),
+        None => started.to_token_stream(),
+    };
+    quote! {
+        let #bindings = {
+            #prelude
+            #start_meter
+            let #started = #start;
+            #after
+            #bindings
+        };
+    }
+}
+
+/// The statements that start a future's span (`recording`) and, with the `metrics` feature,
+/// its meter (see [`starts`]), and the adapter around `instrumented`: `Metered::new(
+/// instrumented, meter, |out| verdict)`, or `instrumented` alone.
 fn future_starts(
     plan: &Plan,
     recording: &Ident,
     instrumented: TokenStream,
 ) -> (TokenStream, TokenStream) {
-    let prelude = plan.prelude.clone();
-    let start = plan.recording();
-    let Some(start_meter) = plan.meter.clone() else {
-        let starts = if prelude.is_empty() {
-            quote!(let #recording = #start;)
-        } else {
-            quote!(let #recording = { #prelude #start };)
-        };
+    let starts = starts(
+        plan,
+        recording,
+        plan.recording(),
+        plan.after_async_start(recording),
+    );
+    if plan.meter.is_none() {
         return (starts, instrumented);
-    };
+    }
     let private = &plan.private;
     let meter = local("__insights_meter");
     let out = local("__insights_out");
     let verdict = plan.verdict(&out);
     (
-        quote!(let (#meter, #recording) = { #prelude (#start_meter, #start) };),
+        starts,
         quote!(#private::Metered::new(#instrumented, #meter, |#out| #verdict)),
     )
 }
@@ -319,7 +343,6 @@ fn future_fn_body(item: &MaybeItemFn, kind: &FutureReturn, plan: &Plan) -> Token
     let future = local("__insights_future");
     let out = local("__insights_out");
     let data = local("__insights_data");
-    let after = plan.after_async_start(&recording);
     let status = plan.status(&out, &data);
     let body = &item.body;
     let fn_span = item.sig.fn_token.span;
@@ -339,7 +362,6 @@ fn future_fn_body(item: &MaybeItemFn, kind: &FutureReturn, plan: &Plan) -> Token
     };
     quote! {
         #starts
-        #after
         let #future = #made;
         #returned
     }

@@ -55,6 +55,8 @@ pub fn traced(args: TokenStream, item: TokenStream) -> TokenStream {
 /// #[instrument_db_operation(table = "users", operation = "select", system = "sqlite", db_name = "app")]
 /// #[instrument_db_operation(query = "SELECT * FROM users WHERE id = $1", table = "users")]
 /// #[instrument_db_operation(query_param = "sql")]
+/// #[instrument_db_operation("users", "select", db_name = self.database,
+///     server = (self.host.as_str(), self.port))]    // read when the span is recorded
 /// ```
 ///
 /// Use it through `insights_runtime::instrument_db_operation`, whose documentation lists the
@@ -86,6 +88,7 @@ pub fn instrument_cache_operation(args: TokenStream, item: TokenStream) -> Token
 /// ```text
 /// #[instrument_queue_publish(destination = "orders", system = "rabbitmq",
 ///     headers_param = "headers", message_id_param = "id", body_param = "body")]
+/// #[instrument_queue_publish(destination = self.queue, system = "rabbitmq")]   // at run time
 /// ```
 ///
 /// Use it through `insights_runtime::instrument_queue_publish`, whose documentation lists the
@@ -102,6 +105,7 @@ pub fn instrument_queue_publish(args: TokenStream, item: TokenStream) -> TokenSt
 /// #[instrument_queue_process(destination = "orders", system = "rabbitmq",
 ///     headers_param = "headers", message_id_param = "id", body_param = "body",
 ///     retry_count_param = "attempt")]
+/// #[instrument_queue_process(destination = JOBS_QUEUE, system = "rabbitmq")]   // at run time
 /// ```
 ///
 /// Use it through `insights_runtime::instrument_queue_process`, whose documentation lists the

@@ -6,14 +6,14 @@
 //! whatever its shape. Everything here trusts `validate`: parameters are resolved, and each
 //! argument's combinations are already known to be valid.
 
-use proc_macro2::{Ident, Span, TokenStream};
+use proc_macro2::{Delimiter, Group, Ident, Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
-use syn::{LitStr, Path, ReturnType};
+use syn::{Expr, LitStr, Path, ReturnType};
 
 use crate::args::{
-    CacheArgs, CacheOp, DataField, DbArgs, ErrStatus, Message, ProcessArgs, PublishArgs,
-    QuerySource, TracedArgs, Ttl,
+    CacheArgs, CacheOp, DataField, DbArgs, ErrStatus, Message, Name, ProcessArgs, PublishArgs,
+    QuerySource, Server, TracedArgs, Ttl,
 };
 use crate::item::MaybeItemFn;
 use crate::params::Param;
@@ -22,7 +22,8 @@ use crate::validate::Spec;
 pub(crate) struct Plan {
     /// The path of the runtime's private module.
     pub private: TokenStream,
-    /// Statements run first, before the meter and the span start.
+    /// Statements run first, before the meter and the span start, in a block of their own
+    /// (their bindings and temporaries end once the span has started).
     pub prelude: TokenStream,
     pub start: Start,
     /// `|data: &SpanData| { .. }`: the span's data, written only when it is recorded.
@@ -238,8 +239,24 @@ fn db(private: &TokenStream, args: DbArgs<Param>, function: &MaybeItemFn) -> Par
     if let Some(system) = &args.system {
         builder = quote!(#builder.system(#system));
     }
-    if let Some(name) = &args.db_name {
-        builder = quote!(#builder.db_name(#name));
+    // A name or a server given as an expression is read here, in the data closure: only when
+    // the span is recorded. Its temporaries live until the end of the statement that writes.
+    match &args.db_name {
+        Some(Name::Literal(name)) => builder = quote!(#builder.db_name(#name)),
+        Some(Name::Expr(name)) => {
+            let text = borrowed(name);
+            let text = quote!(#private::db_name(#text));
+            builder = quote!(#builder.db_name(#text));
+        }
+        None => {}
+    }
+    if let Some(server) = &args.server {
+        let Server { address, port } = &**server;
+        let address = borrowed(address);
+        let address = quote!(#private::server_address(#address));
+        // The expression itself is the argument: a port of another type is reported on it.
+        let port = quote_spanned!(port.span()=> #private::server_port(#port));
+        builder = quote!(#builder.server(#address, #port));
     }
     // The query source: a static built at the call site, so that recording it allocates
     // nothing. `line!()` is the attribute's line.
@@ -388,6 +405,58 @@ fn cache_meter(private: &TokenStream, args: &CacheArgs<Param>) -> Option<TokenSt
     Some(meter)
 }
 
+/// A queue's destination: an expression of type `&str` for the span, and the statements that
+/// bind it first when it is evaluated at run time.
+struct Destination {
+    name: TokenStream,
+    prelude: TokenStream,
+    /// The literal: the metrics' keys are then the call site's statics.
+    literal: Option<LitStr>,
+}
+
+/// A literal as it is; an expression evaluated once, before the body, into
+/// `__insights_destination: &str` (checked to be text at the expression).
+fn destination(private: &TokenStream, destination: &Name) -> Destination {
+    match destination {
+        Name::Literal(literal) => Destination {
+            name: literal.to_token_stream(),
+            prelude: TokenStream::new(),
+            literal: Some(literal.clone()),
+        },
+        Name::Expr(expr) => {
+            let name = local("__insights_destination");
+            let value = local("__insights_destination_value");
+            // A `let` of a borrow: a temporary (a `String` a method returns) lives as long as
+            // the binding.
+            let borrow = borrowed(expr);
+            Destination {
+                name: name.to_token_stream(),
+                prelude: quote! {
+                    let #value: &dyn #private::QueueName = #borrow;
+                    let #name: &str = #private::queue_name(#value);
+                },
+                literal: None,
+            }
+        }
+    }
+}
+
+/// `&(expr)`, for an expression checked to be text by its coercion to `&dyn Trait`, a trait of
+/// the private module implemented for text whose message says what the argument takes.
+/// Borrowed, so that a field is not moved out of `self`. The `&` is spanned at the expression's
+/// first token and the parentheses at its last, so that an expression of the wrong type is
+/// reported under all of it.
+fn borrowed(expr: &Expr) -> TokenStream {
+    let tokens = expr.to_token_stream();
+    let mut spans = tokens.clone().into_iter().map(|t| t.span());
+    let first = spans.next().unwrap_or_else(Span::call_site);
+    let last = spans.last().unwrap_or(first);
+    let mut group = Group::new(Delimiter::Parenthesis, tokens);
+    group.set_span(last);
+    let borrow = quote_spanned!(first=> &);
+    quote!(#borrow #group)
+}
+
 fn publish(private: &TokenStream, args: PublishArgs<Param>) -> Parts {
     let data = data_ident();
     let Message {
@@ -395,6 +464,11 @@ fn publish(private: &TokenStream, args: PublishArgs<Param>) -> Parts {
         system,
         ..
     } = &args.message;
+    let Destination {
+        name: destination,
+        prelude,
+        literal,
+    } = self::destination(private, destination);
     let mut statements = quote! {
         #data.set("messaging.destination.name", #destination);
         #data.set("messaging.system", #system);
@@ -417,14 +491,20 @@ fn publish(private: &TokenStream, args: PublishArgs<Param>) -> Parts {
         },
         param: param.clone(),
     });
-    let meter =
-        metered(|| Some(quote!(#private::Meter::publish(#private::publish_keys!(#destination)))));
+    let meter = metered(|| {
+        Some(match &literal {
+            Some(literal) => quote!(#private::Meter::publish(#private::publish_keys!(#literal))),
+            // Keys made at run time, from the name as it is.
+            None => quote!(#private::publish_meter(#destination)),
+        })
+    });
     Parts {
         inject,
         meter,
+        prelude,
         ..Parts::child(
             quote!("queue.publish"),
-            destination.to_token_stream(),
+            destination,
             closure(private, statements),
         )
     }
@@ -439,6 +519,11 @@ fn process(private: &TokenStream, args: ProcessArgs<Param>) -> Parts {
         body,
         krate: _,
     } = &args.message;
+    let Destination {
+        name: destination,
+        mut prelude,
+        literal,
+    } = self::destination(private, destination);
     let headers = match headers {
         Some(param) => {
             let (ident, span) = at(param);
@@ -469,15 +554,22 @@ fn process(private: &TokenStream, args: ProcessArgs<Param>) -> Parts {
     // Built once: the span and the meter both read the headers.
     let process = local("__insights_process");
     let meter = metered(|| {
-        Some(quote!(#private::process_meter(#private::process_keys!(#destination), &#process)))
+        Some(match &literal {
+            Some(literal) => {
+                quote!(#private::process_meter(#private::process_keys!(#literal), &#process))
+            }
+            // Keys made at run time, from the name as it is.
+            None => quote!(#private::process_meter_named(#destination, &#process)),
+        })
     });
+    prelude.extend(quote!(let #process = #builder;));
     Parts {
         start: Start::Consumer {
             process: process.clone(),
         },
         data: closure(private, TokenStream::new()),
         judge: Judge::Outcome,
-        prelude: quote!(let #process = #builder;),
+        prelude,
         inject: None,
         meter,
     }

@@ -64,6 +64,7 @@ impl Validate for DbArgs {
             operation: self.operation,
             system: self.system,
             db_name: self.db_name,
+            server: self.server,
             err: self.err,
             krate: self.krate,
         }))

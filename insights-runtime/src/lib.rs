@@ -209,13 +209,20 @@ pub use insights_macros::traced;
 /// | `query = "SELECT .. WHERE id = $1"` or `query = SELECT_USER` | the description, verbatim (write placeholders, never values); a path names a `const` of type `&str`, so the statement is written once |
 /// | `query_param = "sql"` | the description is the value of this parameter (`AsRef<str>`) |
 /// | `system = "sqlite"` | `db.system` and `db.system.name` (default: [`db::default_system`], `postgresql` until set) |
-/// | `db_name = "app"` | `db.name` and `db.namespace` |
+/// | `db_name = "app"` or `db_name = self.database` | `db.name` and `db.namespace`: a literal, or any expression giving text (`AsRef<str>`) |
+/// | `server = ("db.internal", 5432)` or `server = (self.host.as_str(), self.port)` | `server.address` and `server.port`: the address text (`AsRef<str>`), the port a `u16` |
 /// | `err = "..."` | the status of a returned `Err`, as for [`traced`] |
 /// | `crate = path` | as for [`traced`] |
 ///
 /// Without `query` or `query_param`, the description is a parameterized statement for the table
 /// and operation that Sentry's SQL parser accepts ([`db::statement`]), such as
 /// `SELECT * FROM users`.
+///
+/// The expressions of `db_name` and `server` may use the function's parameters and `self`
+/// (borrowed, never moved); they are evaluated inside the function before the body runs, and
+/// only when the span is recorded (never with Sentry off or the trace unsampled). An expression
+/// of the wrong type is a compile error on it. They are not metric labels. With `enable` off
+/// the function is emitted as written, and the expressions are not compiled.
 ///
 /// ```
 /// use insights_runtime::instrument_db_operation;
@@ -234,8 +241,24 @@ pub use insights_macros::traced;
 /// fn execute(sql: &str) -> Result<u64, String> {
 ///     Ok(sql.len() as u64)
 /// }
+///
+/// struct Pool {
+///     database: String,
+///     host: String,
+///     port: u16,
+/// }
+///
+/// impl Pool {
+///     #[instrument_db_operation("users", "delete", db_name = self.database,
+///         server = (self.host.as_str(), self.port))]
+///     fn purge(&self) -> Result<u64, String> {
+///         Ok(0)
+///     }
+/// }
 /// # assert_eq!(count_users(&vec!["a"]), Ok(1));
 /// # assert_eq!(execute("DELETE FROM sessions"), Ok(20));
+/// # let pool = Pool { database: "app".into(), host: "db.internal".into(), port: 5432 };
+/// # assert_eq!(pool.purge(), Ok(0));
 /// ```
 #[doc(inline)]
 pub use insights_macros::instrument_db_operation;
@@ -300,7 +323,7 @@ pub use insights_macros::instrument_cache_operation;
 ///
 /// | argument | meaning |
 /// |---|---|
-/// | `destination = "orders"` (required) | the queue or topic: description and `messaging.destination.name` |
+/// | `destination = "orders"` or `destination = self.queue` (required) | the queue or topic: description, `messaging.destination.name` and the metrics' `queue_name` label; a literal, or any expression giving text (`AsRef<str>`), see below |
 /// | `system = "rabbitmq"` (required) | `messaging.system` |
 /// | `headers_param = "headers"` | a `&mut` parameter of a type implementing [`queue::CarrierMut`]: `sentry-trace`, `baggage` and the publish time are written into it |
 /// | `message_id_param = "id"` | a parameter whose value (any `Display`) is `messaging.message.id` |
@@ -311,6 +334,20 @@ pub use insights_macros::instrument_cache_operation;
 ///
 /// Every `*_param` must name a plain parameter of the function; a wrong name or type is a
 /// compile error on its string literal.
+///
+/// # The destination at run time
+///
+/// `destination` may be any expression giving text (`AsRef<str>`: a `&str`, a `String`, ..),
+/// such as a `const` (`JOBS_QUEUE`), a field (`self.queue`, borrowed, never moved), a method
+/// call (`jobs.queue.as_str()`) or a parameter. It is evaluated once per call, inside the
+/// function before the body runs (with Sentry off too, for the metrics), and is the span's
+/// description, `messaging.destination.name` and, with the `metrics` feature, the
+/// `queue_name` label. An expression of another type is a compile error on it. The label takes
+/// the value as it is, so the expression must come from a small, fixed set, such as a queue
+/// name from the configuration, never from a message (an id, a tenant, a reply-to address):
+/// every value is a series of its own. A string literal keeps the label's keys in statics, made
+/// at compile time; an expression makes them on each call. With `enable` off the function is
+/// emitted as written, and the expression is not compiled.
 ///
 /// ```
 /// use std::collections::HashMap;
@@ -325,6 +362,22 @@ pub use insights_macros::instrument_cache_operation;
 ///
 /// let mut headers = HashMap::new();
 /// publish(&mut headers, 7, b"{}").unwrap();
+///
+/// /// A producer whose queue name comes from its configuration.
+/// struct Jobs {
+///     queue: String,
+/// }
+///
+/// impl Jobs {
+///     #[instrument_queue_publish(destination = self.queue, system = "rabbitmq",
+///         headers_param = "headers", body_param = "body")]
+///     fn enqueue(&self, headers: &mut HashMap<String, String>, body: &[u8]) -> Result<(), String> {
+///         Ok(())
+///     }
+/// }
+///
+/// let jobs = Jobs { queue: std::env::var("JOBS_QUEUE").unwrap_or_else(|_| "jobs".into()) };
+/// jobs.enqueue(&mut headers, b"{}").unwrap();
 /// ```
 #[doc(inline)]
 pub use insights_macros::instrument_queue_publish;
@@ -333,7 +386,8 @@ pub use insights_macros::instrument_queue_publish;
 /// the destination) that continues the producer's trace from the message's headers, with a
 /// `queue.process` span inside; the status from the outcome goes on both.
 ///
-/// Arguments as for [`instrument_queue_publish`], except that `headers_param` names a
+/// Arguments as for [`instrument_queue_publish`] (`destination` a literal or an expression, as
+/// there, with the same care for the `queue_name` label), except that `headers_param` names a
 /// parameter whose type implements [`queue::Carrier`] (by reference or value), plus:
 ///
 /// | argument | meaning |

@@ -30,6 +30,12 @@
 //! `cache_name` of `#[instrument_cache_operation]` (default `"default"`); `destination` of the
 //! queue attributes.
 //!
+//! One label is read at run time: a queue attribute's `destination` given as an expression
+//! (`destination = self.queue`, for a queue name from the configuration). Its `queue_name`
+//! label is the value as it is, so the expression must come from a small, fixed set (a
+//! configured queue name), never from a message (an id, a tenant, a reply-to address), or every
+//! value becomes a series of its own.
+//!
 //! # Where the metered entry points are
 //!
 //! This module holds the metric names, the keys and the meter; each domain owns the functions
@@ -228,6 +234,48 @@ impl PublishKeys {
                 QUEUE_MESSAGES_PUBLISHED_TOTAL,
                 &[(label::QUEUE_NAME, queue_name)],
             ),
+        }
+    }
+}
+
+impl PublishKeys {
+    /// The key for a queue name known only at run time (`destination = <expr>` of
+    /// `#[instrument_queue_publish]`): the label takes the name as it is.
+    pub fn of(queue_name: &str) -> Self {
+        PublishKeys {
+            published: Key::from_parts(
+                QUEUE_MESSAGES_PUBLISHED_TOTAL,
+                vec![queue_label(queue_name)],
+            ),
+        }
+    }
+}
+
+/// `queue_name` for a name known only at run time: one copy, shared by the keys made from it.
+fn queue_label(queue_name: &str) -> Label {
+    Label::new(label::QUEUE_NAME, std::sync::Arc::<str>::from(queue_name))
+}
+
+impl ProcessKeys {
+    /// The keys for a queue name known only at run time (`destination = <expr>` of
+    /// `#[instrument_queue_process]`): the label takes the name as it is.
+    pub fn of(queue_name: &str) -> Self {
+        let queue = queue_label(queue_name);
+        let processed = |status: ProcessStatus| {
+            Key::from_parts(
+                QUEUE_MESSAGES_PROCESSED_TOTAL,
+                vec![
+                    queue.clone(),
+                    Label::from_static_parts(label::STATUS, status.label()),
+                ],
+            )
+        };
+        ProcessKeys {
+            ok: processed(ProcessStatus::Ok),
+            error: processed(ProcessStatus::Error),
+            cancelled: processed(ProcessStatus::Cancelled),
+            duration: Key::from_parts(QUEUE_PROCESS_DURATION_SECONDS, vec![queue.clone()]),
+            latency: Key::from_parts(QUEUE_RECEIVE_LATENCY_SECONDS, vec![queue]),
         }
     }
 }
@@ -538,6 +586,12 @@ impl Meter {
         ))))
     }
 
+    /// A message published, with keys made at run time.
+    #[inline]
+    pub fn publish_with_keys(keys: PublishKeys) -> Self {
+        Self::new(Measured::Publish(Keys::Named(Box::new(keys))))
+    }
+
     /// A message being handled, with its call site's keys.
     #[inline]
     pub fn process(keys: &'static ProcessKeys) -> Self {
@@ -550,6 +604,12 @@ impl Meter {
         Self::new(Measured::Process(Keys::Named(Box::new(
             ProcessKeys::named(queue_name),
         ))))
+    }
+
+    /// A message being handled, with keys made at run time.
+    #[inline]
+    pub fn process_with_keys(keys: ProcessKeys) -> Self {
+        Self::new(Measured::Process(Keys::Named(Box::new(keys))))
     }
 
     /// Records how long the message being handled spent in the queue (nothing for `None`, or

@@ -124,6 +124,63 @@ pub fn query_text<Q: AsRef<str> + ?Sized>(query: &Q) -> &str {
     query.as_ref()
 }
 
+/// The text of `db_name = <expr>` (its type checked at the expression, by the coercion).
+#[inline]
+pub fn db_name(name: &dyn DbName) -> &str {
+    name.__insights_db_name()
+}
+
+/// Text for `db_name = <expr>`.
+#[diagnostic::on_unimplemented(
+    message = "`db_name` is the database's name, as text, but this expression is `{Self}`",
+    label = "not text",
+    note = "`db_name` takes a `&str`, a `String` or anything else `AsRef<str>`"
+)]
+pub trait DbName {
+    /// The name.
+    fn __insights_db_name(&self) -> &str;
+}
+
+impl<T: AsRef<str> + ?Sized> DbName for T {
+    #[inline]
+    fn __insights_db_name(&self) -> &str {
+        self.as_ref()
+    }
+}
+
+/// The address of `server = (address, port)` (its type checked at the expression, by the
+/// coercion).
+#[inline]
+pub fn server_address(address: &dyn ServerAddress) -> &str {
+    address.__insights_server_address()
+}
+
+/// The port of `server = (address, port)` (its type checked at the expression).
+#[inline(always)]
+pub fn server_port(port: u16) -> u16 {
+    port
+}
+
+/// Text for the address of `server = (address, port)`.
+#[diagnostic::on_unimplemented(
+    message = "the address of `server` is a host name or an IP address, as text, but this \
+               expression is `{Self}`",
+    label = "not text",
+    note = "`server = (address, port)` takes the address as a `&str`, a `String` or anything \
+            else `AsRef<str>`, and the port as a `u16`"
+)]
+pub trait ServerAddress {
+    /// The address.
+    fn __insights_server_address(&self) -> &str;
+}
+
+impl<T: AsRef<str> + ?Sized> ServerAddress for T {
+    #[inline]
+    fn __insights_server_address(&self) -> &str {
+        self.as_ref()
+    }
+}
+
 /// The meter of a query whose operation is read from its text at run time.
 #[cfg(feature = "metrics")]
 #[inline]
@@ -239,6 +296,51 @@ impl<T: ?Sized> NoSize for &Size<'_, T> {
 
 // ---------------------------------------------------------------------------------------------
 // The queue attributes.
+
+/// The name of `destination = <expr>` (its type checked at the expression, by its coercion
+/// to `&dyn QueueName`).
+#[inline]
+pub fn queue_name(name: &dyn QueueName) -> &str {
+    name.__insights_queue_name()
+}
+
+/// Text for `destination = <expr>`.
+#[diagnostic::on_unimplemented(
+    message = "`destination` is the queue's name, as text, but this expression is `{Self}`",
+    label = "not text",
+    note = "`destination` takes a `&str`, a `String` or anything else `AsRef<str>`: a configured \
+            queue name, which the metrics' `queue_name` label takes as it is"
+)]
+pub trait QueueName {
+    /// The name.
+    fn __insights_queue_name(&self) -> &str;
+}
+
+impl<T: AsRef<str> + ?Sized> QueueName for T {
+    #[inline]
+    fn __insights_queue_name(&self) -> &str {
+        self.as_ref()
+    }
+}
+
+/// The meter of a publish to a destination known only at run time.
+#[cfg(feature = "metrics")]
+#[inline]
+pub fn publish_meter(queue_name: &str) -> Meter {
+    Meter::publish_with_keys(crate::metrics::PublishKeys::of(queue_name))
+}
+
+/// The meter of a message handled from a destination known only at run time, which records
+/// its time in the queue now.
+#[cfg(feature = "metrics")]
+#[inline]
+pub fn process_meter_named<C: Carrier + ?Sized>(
+    queue_name: &str,
+    process: &Process<'_, C>,
+) -> Meter {
+    Meter::process_with_keys(crate::metrics::ProcessKeys::of(queue_name))
+        .received(process.queued_for())
+}
 
 /// Checks the headers parameter of a consumer at its literal; the trait object keeps a wrong
 /// type from being reported again further on.
