@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{capture_one, root_id, span};
+use common::{assert_data, capture_one, root_id, span};
 use futures::executor::block_on;
 use insights_runtime::db::{Operation, Query};
 use insights_runtime::instrument_db_operation;
@@ -324,19 +324,6 @@ fn the_query_can_be_a_const() {
 
 // ---------------------------------------------------------------------------------------------
 // `db_name` and `server` as expressions, read when the span is recorded.
-
-/// Asserts that `span`'s data is exactly `expected`.
-fn assert_data(span: &Span, expected: &[(&str, Value)]) {
-    let expected: std::collections::BTreeMap<String, Value> = expected
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), v.clone()))
-        .collect();
-    assert_eq!(
-        span.data, expected,
-        "data of {:?} {:?}",
-        span.op, span.description
-    );
-}
 
 /// A pool that knows its database and server, from its configuration.
 struct Pool {

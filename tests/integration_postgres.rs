@@ -19,13 +19,15 @@ mod env;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
-use common::{capture, capture_with, in_transaction, root_id, trace};
+use common::{
+    affected, assert_parses_as_postgres, capture, capture_with, in_transaction, only, returned,
+    root_id, status_code, trace,
+};
+use env::Schema;
 use futures::TryStreamExt;
 use insights_runtime::postgres::{Client, Statement};
 use sentry::protocol::{Span, SpanId, SpanStatus, Transaction, Value};
 use sentry::{ClientOptions, Hub, SentryFutureExt, TransactionContext};
-use sqlparser::dialect::PostgreSqlDialect;
-use sqlparser::parser::Parser;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::Type;
 
@@ -44,49 +46,6 @@ const BY_NAME: &str = "SELECT id FROM items WHERE name = $1";
 const NAMES: &str = "SELECT name FROM items ORDER BY id";
 const UPPER: &str = "UPDATE items SET name = upper(name)";
 const RENAME: &str = "UPDATE items SET name = $1 WHERE name = $2";
-
-/// A PostgreSQL schema of one test, dropped at its end (errors there are ignored).
-struct Schema(String);
-
-impl Schema {
-    fn new(rt: &tokio::runtime::Runtime) -> Self {
-        let schema = Schema(format!("tpg_{}", env::unique()));
-        rt.block_on(async {
-            let db = env::postgres(&env::database_url()).await;
-            db.batch_execute(&format!("CREATE SCHEMA {}", schema.0))
-                .await
-                .unwrap_or_else(|e| panic!("CREATE SCHEMA {}: {e:?}", schema.0));
-        });
-        schema
-    }
-
-    fn url(&self) -> String {
-        env::database_url_in(&self.0)
-    }
-}
-
-impl Drop for Schema {
-    fn drop(&mut self) {
-        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        else {
-            return;
-        };
-        let drop_schema = format!("DROP SCHEMA IF EXISTS {} CASCADE", self.0);
-        rt.block_on(async move {
-            let cleanup = async {
-                let url = env::database_url();
-                let connecting = tokio_postgres::connect(&url, tokio_postgres::NoTls);
-                if let Ok((db, connection)) = connecting.await {
-                    tokio::spawn(connection);
-                    let _ = db.batch_execute(&drop_schema).await;
-                }
-            };
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(10), cleanup).await;
-        });
-    }
-}
 
 /// A wrapped client on `url` (the connection is spawned on the current runtime).
 async fn connect(url: &str) -> Client {
@@ -170,27 +129,6 @@ fn assert_db(
     );
 }
 
-fn returned(n: u64) -> (&'static str, Value) {
-    ("db.response.returned_rows", Value::from(n))
-}
-
-fn affected(n: u64) -> (&'static str, Value) {
-    ("db.response.affected_rows", Value::from(n))
-}
-
-fn sqlstate(code: &str) -> (&'static str, Value) {
-    ("db.response.status_code", Value::from(code))
-}
-
-/// Asserts that the span's description is SQL that PostgreSQL's dialect parses, as Sentry does
-/// for `db.system` `postgresql`.
-fn assert_parses(span: &Span) {
-    let sql = span.description.as_deref().expect("a description");
-    if let Err(e) = Parser::parse_sql(&PostgreSqlDialect {}, sql) {
-        panic!("{sql:?} does not parse as PostgreSQL: {e}");
-    }
-}
-
 /// The line of this file that holds `needle` (once, but for this call's own line).
 fn line_of(needle: &str) -> u32 {
     let source = include_str!("integration_postgres.rs");
@@ -218,17 +156,43 @@ fn call_line(marker: u32) -> u32 {
     u32::try_from(i + 1).unwrap()
 }
 
+/// Asserts that `tx`'s spans are the statements of `expected`, in order, each with its data
+/// beside [`base`] and its status, issued by the call after the marker on the line of `lines` at
+/// its index, a child of the caller's span (the request's transaction), and parsing as
+/// PostgreSQL (but `unparsable`).
+fn assert_statements(
+    tx: &Transaction<'_>,
+    expected: &[(&str, Data, SpanStatus)],
+    lines: &[u32],
+    unparsable: &[&str],
+) {
+    assert_eq!(
+        descriptions(tx),
+        expected.iter().map(|(sql, ..)| *sql).collect::<Vec<_>>()
+    );
+    for ((span, (sql, extra, status)), line) in tx.spans.iter().zip(expected).zip(lines) {
+        assert_db(span, root_id(tx), sql, call_line(*line), extra, *status);
+        if !unparsable.contains(sql) {
+            assert_parses_as_postgres(span);
+        }
+    }
+}
+
+/// [`assert_statements`] of statements that all succeed, one a line of `lines`.
+fn assert_ok_statements(tx: &Transaction<'_>, expected: &[(&str, Data)], lines: &[u32]) {
+    assert_eq!(lines.len(), expected.len());
+    let expected: Vec<(&str, Data, SpanStatus)> = expected
+        .iter()
+        .map(|(sql, extra)| (*sql, extra.clone(), SpanStatus::Ok))
+        .collect();
+    assert_statements(tx, &expected, lines, &[]);
+}
+
 fn descriptions<'a>(tx: &'a Transaction<'_>) -> Vec<&'a str> {
     tx.spans
         .iter()
         .map(|s| s.description.as_deref().unwrap_or_default())
         .collect()
-}
-
-/// The only transaction of `txs`.
-fn only(mut txs: Vec<Transaction<'static>>) -> Transaction<'static> {
-    assert_eq!(txs.len(), 1, "transactions: {txs:#?}");
-    txs.remove(0)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -237,7 +201,7 @@ fn only(mut txs: Vec<Transaction<'static>>) -> Transaction<'static> {
 #[test]
 fn every_client_method_is_a_db_span() {
     let rt = env::runtime();
-    let schema = Schema::new(&rt);
+    let schema = Schema::new(&rt, "tpg_");
     let db = rt.block_on(connect(&schema.url()));
 
     let mut lines = Vec::new();
@@ -329,22 +293,9 @@ fn every_client_method_is_a_db_span() {
         (RENAME, vec![affected(1)]),
         (NAMES, vec![returned(2)]),
     ];
-    assert_eq!(
-        descriptions(&tx),
-        expected.iter().map(|(sql, _)| *sql).collect::<Vec<_>>()
-    );
-    assert_eq!(lines.len(), expected.len());
-    for ((span, (sql, extra)), line) in tx.spans.iter().zip(&expected).zip(&lines) {
-        assert_db(
-            span,
-            root_id(&tx),
-            sql,
-            call_line(*line),
-            extra,
-            SpanStatus::Ok,
-        );
+    assert_ok_statements(&tx, &expected, &lines);
+    for span in &tx.spans {
         assert_eq!(span.trace_id, trace(&tx).trace_id);
-        assert_parses(span);
     }
 }
 
@@ -354,7 +305,7 @@ fn every_client_method_is_a_db_span() {
 #[test]
 fn transactions_and_savepoints_commit_and_roll_back() {
     let rt = env::runtime();
-    let schema = Schema::new(&rt);
+    let schema = Schema::new(&rt, "tpg_");
     let mut db = rt.block_on(async {
         let db = connect(&schema.url()).await;
         db.batch_execute(CREATE).await.unwrap();
@@ -428,23 +379,7 @@ fn transactions_and_savepoints_commit_and_roll_back() {
         (INSERT, vec![affected(1)]),
         ("ROLLBACK", vec![]),
     ];
-    assert_eq!(
-        descriptions(&tx),
-        expected.iter().map(|(sql, _)| *sql).collect::<Vec<_>>()
-    );
-    assert_eq!(lines.len(), expected.len());
-    for ((span, (sql, extra)), line) in tx.spans.iter().zip(&expected).zip(&lines) {
-        // Every statement is a child of the caller's span, the request's transaction.
-        assert_db(
-            span,
-            root_id(&tx),
-            sql,
-            call_line(*line),
-            extra,
-            SpanStatus::Ok,
-        );
-        assert_parses(span);
-    }
+    assert_ok_statements(&tx, &expected, &lines);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -453,7 +388,7 @@ fn transactions_and_savepoints_commit_and_roll_back() {
 #[test]
 fn a_statement_the_server_rejects_is_an_internal_error_with_its_sqlstate() {
     let rt = env::runtime();
-    let schema = Schema::new(&rt);
+    let schema = Schema::new(&rt, "tpg_");
     let db = rt.block_on(async {
         let db = connect(&schema.url()).await;
         db.batch_execute(CREATE).await.unwrap();
@@ -506,29 +441,20 @@ fn a_statement_the_server_rejects_is_an_internal_error_with_its_sqlstate() {
 
     let failed = SpanStatus::InternalError;
     let expected: Vec<(&str, Data, SpanStatus)> = vec![
-        (BROKEN, vec![sqlstate("42601")], failed),
-        (BROKEN, vec![sqlstate("42601")], failed),
-        (BROKEN, vec![sqlstate("42601")], failed),
-        (MISSING, vec![sqlstate("42P01")], failed),
+        (BROKEN, vec![status_code("42601")], failed),
+        (BROKEN, vec![status_code("42601")], failed),
+        (BROKEN, vec![status_code("42601")], failed),
+        (MISSING, vec![status_code("42P01")], failed),
         (BY_NAME, vec![], failed),
         (ALL, vec![returned(0)], SpanStatus::Ok),
     ];
-    assert_eq!(
-        descriptions(&tx),
-        expected.iter().map(|(sql, ..)| *sql).collect::<Vec<_>>()
-    );
-    for ((span, (sql, extra, status)), line) in tx.spans.iter().zip(&expected).zip(&lines) {
-        assert_db(span, root_id(&tx), sql, call_line(*line), extra, *status);
-        if *sql != BROKEN {
-            assert_parses(span);
-        }
-    }
+    assert_statements(&tx, &expected, &lines, &[BROKEN]);
 }
 
 #[test]
 fn a_dropped_connection_fails_the_next_statement_without_a_panic() {
     let rt = env::runtime();
-    let schema = Schema::new(&rt);
+    let schema = Schema::new(&rt, "tpg_");
     let db = rt.block_on(connect(&schema.url()));
     const KILL: &str = "SELECT pg_terminate_backend(pg_backend_pid())";
     const ONE: &str = "SELECT 1";
@@ -563,17 +489,17 @@ fn a_dropped_connection_fails_the_next_statement_without_a_panic() {
         parent,
         KILL,
         call_line(lines[0]),
-        &[sqlstate("57P01")],
+        &[status_code("57P01")],
         status,
     );
     assert_db(&tx.spans[1], parent, ONE, call_line(lines[1]), &[], status);
-    tx.spans.iter().for_each(assert_parses);
+    tx.spans.iter().for_each(assert_parses_as_postgres);
 }
 
 #[test]
 fn a_call_dropped_before_its_reply_is_cancelled() {
     let rt = env::runtime();
-    let schema = Schema::new(&rt);
+    let schema = Schema::new(&rt, "tpg_");
     let db = rt.block_on(async {
         let db = connect(&schema.url()).await;
         db.batch_execute(CREATE).await.unwrap();
@@ -611,14 +537,7 @@ fn a_call_dropped_before_its_reply_is_cancelled() {
         (ALL, vec![returned(1)], cancelled),
         (ALL, vec![returned(2)], SpanStatus::Ok),
     ];
-    assert_eq!(
-        descriptions(&tx),
-        expected.iter().map(|(sql, ..)| *sql).collect::<Vec<_>>()
-    );
-    for ((span, (sql, extra, status)), line) in tx.spans.iter().zip(&expected).zip(&lines) {
-        assert_db(span, root_id(&tx), sql, call_line(*line), extra, *status);
-        assert_parses(span);
-    }
+    assert_statements(&tx, &expected, &lines, &[]);
     // The slow call's span lasted until its future was dropped, at the timeout.
     let slow = &tx.spans[0];
     let lasted = slow
@@ -664,7 +583,7 @@ async fn workload(db: &Client) -> Vec<String> {
 #[test]
 fn nothing_is_recorded_without_a_sentry_client() {
     let rt = env::runtime();
-    let schema = Schema::new(&rt);
+    let schema = Schema::new(&rt, "tpg_");
     let url = schema.url();
 
     // No client anywhere: the statements run and give their results.
@@ -771,6 +690,6 @@ fn concurrent_requests_sharing_a_client_keep_their_own_parents() {
             &[returned(1)],
             SpanStatus::Ok,
         );
-        tx.spans.iter().for_each(assert_parses);
+        tx.spans.iter().for_each(assert_parses_as_postgres);
     }
 }

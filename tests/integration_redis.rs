@@ -18,10 +18,9 @@ mod env;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use common::{capture, in_transaction, root_id, trace};
+use common::{assert_data, capture, in_transaction, only, root_id, the_span, trace};
 use env::{runtime, unique};
 use insights_runtime::redis::{Config, Traced};
 use insights_runtime::span::SpanGuard;
@@ -33,36 +32,12 @@ use sentry::{Hub, SentryFutureExt, TransactionContext};
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-/// Asserts that `span`'s data is exactly `expected`.
-fn assert_data(span: &Span, expected: &[(&'static str, Value)]) {
-    let expected: BTreeMap<String, Value> = expected
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), v.clone()))
-        .collect();
-    assert_eq!(
-        span.data, expected,
-        "data of {:?} {:?}",
-        span.op, span.description
-    );
-}
-
 fn s(value: &str) -> Value {
     Value::from(value)
 }
 
 fn strings(values: &[&str]) -> Value {
     Value::Array(values.iter().map(|v| s(v)).collect())
-}
-
-/// The only span with this op and description.
-fn the_span<'a>(tx: &'a Transaction<'_>, op: &str, description: &str) -> &'a Span {
-    let found: Vec<&Span> = tx
-        .spans
-        .iter()
-        .filter(|s| s.op.as_deref() == Some(op) && s.description.as_deref() == Some(description))
-        .collect();
-    assert_eq!(found.len(), 1, "{op} {description:?} in {:#?}", tx.spans);
-    found[0]
 }
 
 fn children<'a>(tx: &'a Transaction<'_>, parent: SpanId) -> Vec<&'a Span> {
@@ -76,6 +51,35 @@ fn ops<'a>(tx: &'a Transaction<'_>) -> Vec<&'a str> {
     let mut ops: Vec<&str> = tx.spans.iter().filter_map(|s| s.op.as_deref()).collect();
     ops.sort_unstable();
     ops
+}
+
+/// The data of a `db.redis` span of `description` (its operation the first word) on database
+/// `db` of `server`, about `key`.
+fn redis_data(
+    db: &str,
+    server: Option<(&str, u16)>,
+    description: &str,
+    key: Option<&str>,
+) -> Vec<(&'static str, Value)> {
+    let operation = description.split(' ').next().unwrap_or_default();
+    let mut data = vec![
+        ("db.system", s("redis")),
+        ("db.system.name", s("redis")),
+        ("db.operation", s(operation)),
+        ("db.operation.name", s(operation)),
+        ("db.query.text", s(description)),
+        ("db.name", s(db)),
+        ("db.namespace", s(db)),
+    ];
+    if let Some((host, port)) = server {
+        data.push(("server.address", s(host)));
+        data.push(("server.port", Value::from(port)));
+    }
+    if let Some(key) = key {
+        data.push(("db.redis.key", s(key)));
+        data.push(("redis.key", s(key)));
+    }
+    data
 }
 
 /// One Redis, the address the spans must carry, and a key prefix of this test.
@@ -115,25 +119,9 @@ impl Setup {
             .wrap(self.plain.clone())
     }
 
-    /// The data of a `db.redis` span of `description` (its operation the first word).
+    /// The data of a `db.redis` span of `description` on this test's server.
     fn redis_data(&self, description: &str, key: Option<&str>) -> Vec<(&'static str, Value)> {
-        let operation = description.split(' ').next().unwrap_or_default();
-        let mut data = vec![
-            ("db.system", s("redis")),
-            ("db.system.name", s("redis")),
-            ("db.operation", s(operation)),
-            ("db.operation.name", s(operation)),
-            ("db.query.text", s(description)),
-            ("db.name", s(&self.db)),
-            ("db.namespace", s(&self.db)),
-            ("server.address", s(&self.host)),
-            ("server.port", Value::from(self.port)),
-        ];
-        if let Some(key) = key {
-            data.push(("db.redis.key", s(key)));
-            data.push(("redis.key", s(key)));
-        }
-        data
+        redis_data(&self.db, Some((&self.host, self.port)), description, key)
     }
 
     /// The data of a cache span of `keys`, with `extra`.
@@ -173,11 +161,6 @@ fn cache_pair<'a>(
     (cache, db)
 }
 
-fn one(mut txs: Vec<Transaction<'static>>) -> Transaction<'static> {
-    assert_eq!(txs.len(), 1, "one transaction: {txs:#?}");
-    txs.remove(0)
-}
-
 // ---------------------------------------------------------------------------------------------
 // Cache reads
 
@@ -196,7 +179,7 @@ fn get_hit_and_miss_with_sizes_from_real_replies() {
 
     let mut redis = setup.traced();
     let mut read = (None, Some(String::new()));
-    let tx = one(capture(|| {
+    let tx = only(capture(|| {
         in_transaction("GET /users/{id}", || {
             rt.block_on(async {
                 read.0 = redis.get(&hit).await.expect("GET");
@@ -240,7 +223,7 @@ fn mget_is_a_hit_when_one_key_is_found() {
 
     let mut redis = setup.traced();
     let mut read = Vec::new();
-    let tx = one(capture(|| {
+    let tx = only(capture(|| {
         in_transaction("GET /batch", || {
             rt.block_on(async {
                 let found: Vec<Option<String>> = redis.mget(&[&a, &b]).await.expect("MGET");
@@ -293,7 +276,7 @@ fn writes_are_puts_with_their_ttl_and_size() {
         unreachable!()
     };
     let mut redis = setup.traced();
-    let tx = one(capture(|| {
+    let tx = only(capture(|| {
         in_transaction("POST /users", || {
             rt.block_on(async {
                 let set = |key: &str, options: &[&str]| {
@@ -395,7 +378,7 @@ fn del_and_unlink_are_removes() {
     }
     let mut redis = setup.traced();
     let mut removed = (0, 0);
-    let tx = one(capture(|| {
+    let tx = only(capture(|| {
         in_transaction("DELETE /users", || {
             rt.block_on(async {
                 removed.0 = redis.del(&[&a, &b]).await.expect("DEL");
@@ -434,7 +417,7 @@ fn keys_outside_the_prefixes_are_db_redis_spans_only() {
     let mut redis = setup.traced();
     // Without prefixes, no key is a cache key.
     let mut bare = Traced::new(setup.plain.clone()).server(setup.host.as_str(), setup.port);
-    let tx = one(capture(|| {
+    let tx = only(capture(|| {
         in_transaction("GET /other", || {
             rt.block_on(async {
                 let _: Option<String> = redis.get(&other).await.expect("GET");
@@ -472,7 +455,7 @@ fn other_commands_are_db_redis_spans_without_values() {
     let secret = format!("secret-{}", unique());
     let mut redis = setup.traced();
     let mut replies = (0i64, 0usize);
-    let tx = one(capture(|| {
+    let tx = only(capture(|| {
         in_transaction("POST /visit", || {
             rt.block_on(async {
                 // Any case: the name is upper-cased.
@@ -513,7 +496,7 @@ fn a_pipeline_is_one_span() {
     let missing: Vec<String> = (0..8).map(|i| setup.key(&format!("n:{i}"))).collect();
     let mut redis = setup.traced();
     let mut replies = (Vec::new(), (String::new(), 0i64), (String::new(),));
-    let tx = one(capture(|| {
+    let tx = only(capture(|| {
         in_transaction("GET /dashboard", || {
             rt.block_on(async {
                 let mut pipe = redis::pipe();
@@ -643,7 +626,7 @@ fn a_wrongtype_reply_is_an_error_the_caller_gets_unchanged() {
     let mut redis = setup.traced();
     let mut got = None;
     let mut piped = None;
-    let tx = one(capture(|| {
+    let tx = only(capture(|| {
         in_transaction("GET /list", || {
             rt.block_on(async {
                 got = Some(redis.get::<_, Option<String>>(&list).await);
@@ -731,22 +714,9 @@ impl ConnectionLike for Fake {
     }
 }
 
+/// The data of a `db.redis` span of `description` on [`Fake`] (database 3, no server).
 fn fake_data(description: &str, key: Option<&str>) -> Vec<(&'static str, Value)> {
-    let operation = description.split(' ').next().unwrap_or_default();
-    let mut data = vec![
-        ("db.system", s("redis")),
-        ("db.system.name", s("redis")),
-        ("db.operation", s(operation)),
-        ("db.operation.name", s(operation)),
-        ("db.query.text", s(description)),
-        ("db.name", s("3")),
-        ("db.namespace", s("3")),
-    ];
-    if let Some(key) = key {
-        data.push(("db.redis.key", s(key)));
-        data.push(("redis.key", s(key)));
-    }
-    data
+    redis_data("3", None, description, key)
 }
 
 #[test]
@@ -758,7 +728,7 @@ fn a_read_answered_with_another_type_is_an_error_and_the_reply_is_unchanged() {
     ])))
     .cache_prefixes(["c:"]);
     let mut replies = Vec::new();
-    let tx = one(capture(|| {
+    let tx = only(capture(|| {
         in_transaction("GET /fake", || {
             futures::executor::block_on(async {
                 replies.push(
@@ -814,7 +784,7 @@ fn a_pipeline_with_a_refused_command_is_an_error() {
     fake.replies = vec![redis::Value::Okay, refused.clone()];
     let mut redis = Traced::new(fake);
     let mut got = None;
-    let tx = one(capture(|| {
+    let tx = only(capture(|| {
         in_transaction("POST /script", || {
             futures::executor::block_on(async {
                 let mut pipe = redis::pipe();
@@ -926,7 +896,7 @@ fn nothing_is_recorded_without_sentry_and_the_replies_are_the_same() {
             recorded = rt.block_on(scenario(&mut redis, &recorded_setup));
         });
     });
-    assert_eq!(one(txs).spans.len(), 13);
+    assert_eq!(only(txs).spans.len(), 13);
 
     // No client at all.
     assert!(Hub::current().client().is_none());
@@ -990,7 +960,7 @@ fn the_wrapper_allocates_nothing_of_its_own_when_nothing_is_recorded() {
     let (inner, wrapped, _, _) = counts.expect("measured");
     assert!(wrapped > inner, "{wrapped} > {inner}");
     // The futures were dropped unpolled: cancelled spans.
-    let tx = one(txs);
+    let tx = only(txs);
     assert_eq!(tx.spans.len(), 3);
     for span in &tx.spans {
         assert_eq!(span.status, Some(SpanStatus::Cancelled), "{span:#?}");

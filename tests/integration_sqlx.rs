@@ -19,12 +19,15 @@ mod common;
 #[allow(dead_code, reason = "the helpers the other service tests use")]
 mod env;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use common::{capture, in_transaction, root_id, trace};
+use common::{
+    affected, assert_data, capture, capture_one_in, returned, root_id, status_code, trace,
+};
+use env::Schema;
 use futures::{StreamExt, TryStreamExt};
 use insights_runtime::sqlx::Traced;
 use sentry::protocol::{Span, SpanStatus, Transaction, Value};
@@ -70,18 +73,6 @@ fn data(target: &Target, sql: &str, operation: &str, extra: &[(&'static str, Val
     all
 }
 
-fn returned(n: u64) -> (&'static str, Value) {
-    ("db.response.returned_rows", n.into())
-}
-
-fn affected(n: u64) -> (&'static str, Value) {
-    ("db.response.affected_rows", n.into())
-}
-
-fn status_code(code: &str) -> (&'static str, Value) {
-    ("db.response.status_code", code.into())
-}
-
 /// The query source of a call on `line` of this file.
 fn source(line: u32) -> [(&'static str, Value); 4] {
     [
@@ -90,19 +81,6 @@ fn source(line: u32) -> [(&'static str, Value); 4] {
         ("code.lineno", line.into()),
         ("code.line.number", line.into()),
     ]
-}
-
-/// Asserts that `span`'s data is exactly `expected`.
-fn assert_data(span: &Span, expected: &[(&str, Value)]) {
-    let expected: BTreeMap<String, Value> = expected
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), v.clone()))
-        .collect();
-    assert_eq!(
-        span.data, expected,
-        "data of {:?} {:?}",
-        span.op, span.description
-    );
 }
 
 /// The only span described `description`, asserted to be a `db` span with `status`, a child
@@ -150,13 +128,6 @@ fn assert_all_parse(tx: &Transaction<'_>, dialect: &dyn Dialect, unparsable: &[&
     }
 }
 
-/// The one transaction `f` sends, from inside a transaction named `name`.
-fn one_transaction(name: &str, f: impl FnOnce()) -> Transaction<'static> {
-    let mut txs = capture(|| in_transaction(name, f));
-    assert_eq!(txs.len(), 1, "expected one transaction");
-    txs.remove(0)
-}
-
 fn unwrap_db_error(error: &sqlx::Error) -> &dyn sqlx::error::DatabaseError {
     match error {
         sqlx::Error::Database(db) => &**db,
@@ -166,51 +137,6 @@ fn unwrap_db_error(error: &sqlx::Error) -> &dyn sqlx::error::DatabaseError {
 
 // ---------------------------------------------------------------------------------------------
 // PostgreSQL
-
-/// A PostgreSQL schema of one test, dropped at its end (errors there are ignored).
-struct Schema(String);
-
-impl Schema {
-    fn new(rt: &tokio::runtime::Runtime) -> Self {
-        let schema = Schema(format!("tsqlx_{}", env::unique()));
-        rt.block_on(async {
-            let db = env::postgres(&env::database_url()).await;
-            db.batch_execute(&format!("CREATE SCHEMA {}", schema.0))
-                .await
-                .unwrap_or_else(|e| panic!("CREATE SCHEMA {}: {e:?}", schema.0));
-        });
-        schema
-    }
-
-    fn url(&self) -> String {
-        env::database_url_in(&self.0)
-    }
-}
-
-impl Drop for Schema {
-    fn drop(&mut self) {
-        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        else {
-            return;
-        };
-        let schema = self.0.clone();
-        rt.block_on(async move {
-            let cleanup = async {
-                if let Ok((db, connection)) =
-                    tokio_postgres::connect(&env::database_url(), tokio_postgres::NoTls).await
-                {
-                    tokio::spawn(connection);
-                    let _ = db
-                        .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-                        .await;
-                }
-            };
-            let _ = tokio::time::timeout(Duration::from_secs(10), cleanup).await;
-        });
-    }
-}
 
 async fn pg_pool(url: &str, connections: u32) -> PgPool {
     env::reach(
@@ -257,7 +183,7 @@ const PG_NONE: &str = "SELECT id FROM items WHERE name = $1";
 #[test]
 fn postgresql_call_shapes_on_a_pool() {
     let rt = env::runtime();
-    let schema = Schema::new(&rt);
+    let schema = Schema::new(&rt, "tsqlx_");
     let url = schema.url();
     let target = pg_target(&url);
     let pool = rt.block_on(async {
@@ -268,7 +194,7 @@ fn postgresql_call_shapes_on_a_pool() {
     });
 
     let (mut direct_line, mut mark_line) = (0, 0);
-    let tx = one_transaction("GET /items", || {
+    let tx = capture_one_in("GET /items", || {
         rt.block_on(async {
             let done = sqlx::query(PG_INSERT_TWO)
                 .bind("Ada")
@@ -409,7 +335,7 @@ const PG_WAITED: &str = "SELECT 2 AS waited";
 #[test]
 fn postgresql_transactions_and_connections() {
     let rt = env::runtime();
-    let schema = Schema::new(&rt);
+    let schema = Schema::new(&rt, "tsqlx_");
     let url = schema.url();
     let target = pg_target(&url);
     // One connection, so that a query waits for the pool while another holds it.
@@ -421,7 +347,7 @@ fn postgresql_transactions_and_connections() {
     let options: PgConnectOptions = url.parse().expect("DATABASE_URL");
 
     let released = Arc::new(Mutex::new(None::<SystemTime>));
-    let tx = one_transaction("POST /items", || {
+    let tx = capture_one_in("POST /items", || {
         rt.block_on(async {
             let mut tx = pool.begin().await.expect("begin");
             let done = sqlx::query(PG_INSERT)
@@ -532,7 +458,7 @@ fn postgresql_errors() {
 
     let mut typo = None;
     let (mut killed, mut gone) = (None, None);
-    let tx = one_transaction("GET /broken", || {
+    let tx = capture_one_in("GET /broken", || {
         rt.block_on(async {
             typo = sqlx::query(PG_TYPO).execute(&pool).await.err();
 
@@ -663,7 +589,7 @@ fn mysql_queries() {
     };
 
     let mut typo = None;
-    let tx = one_transaction("GET /items", || {
+    let tx = capture_one_in("GET /items", || {
         rt.block_on(async {
             let done = sqlx::query(MY_INSERT_TWO)
                 .bind("Ada")
@@ -792,7 +718,7 @@ fn sqlite_queries() {
     };
 
     let mut typo = None;
-    let tx = one_transaction("GET /items", || {
+    let tx = capture_one_in("GET /items", || {
         rt.block_on(async {
             let done = sqlx::query(LITE_INSERT_TWO)
                 .bind("Ada")
@@ -924,7 +850,7 @@ async fn some_queries(pool: &Traced<PgPool>) {
 #[test]
 fn without_sentry_queries_run_and_nothing_is_recorded() {
     let rt = env::runtime();
-    let schema = Schema::new(&rt);
+    let schema = Schema::new(&rt, "tsqlx_");
     let url = schema.url();
     let pool = rt.block_on(async {
         let pool = Traced::new(pg_pool(&url, 2).await);
@@ -941,7 +867,7 @@ fn without_sentry_queries_run_and_nothing_is_recorded() {
     assert!(txs.is_empty(), "{txs:#?}");
 
     // The same code under a transaction records it (so the two runs above could fail).
-    let tx = one_transaction("recorded", || rt.block_on(some_queries(&pool)));
+    let tx = capture_one_in("recorded", || rt.block_on(some_queries(&pool)));
     assert_eq!(tx.spans.len(), 8, "{:#?}", tx.spans);
     drop(schema);
 }

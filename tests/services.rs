@@ -20,10 +20,11 @@ mod env;
 #[path = "services/process.rs"]
 mod process;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::{capture, in_transaction, root_id, trace};
+use common::{
+    assert_data, assert_parses_as_postgres, capture, in_transaction, root_id, the_span, trace,
+};
 use endpoint::{request, transactions, SentryEndpoint};
 use env::{runtime, unique, Scratch};
 use insights_runtime::cache::{CacheTracker, Kind, ReadOutcome};
@@ -37,44 +38,9 @@ use lapin::BasicProperties;
 use process::Running;
 use redis::AsyncCommands;
 use sentry::protocol::{Span, SpanStatus, Transaction, Value};
-use sqlparser::dialect::PostgreSqlDialect;
-use sqlparser::parser::Parser;
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-/// Asserts that `span`'s data is exactly `expected`.
-fn assert_data(span: &Span, expected: &[(&str, Value)]) {
-    let expected: BTreeMap<String, Value> = expected
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), v.clone()))
-        .collect();
-    assert_eq!(
-        span.data, expected,
-        "data of {:?} {:?}",
-        span.op, span.description
-    );
-}
-
-/// Asserts that the span's description is SQL that PostgreSQL's dialect parses, as Sentry does
-/// for `db.system` `postgresql`.
-fn assert_parses(span: &Span) {
-    let sql = span.description.as_deref().expect("a description");
-    if let Err(e) = Parser::parse_sql(&PostgreSqlDialect {}, sql) {
-        panic!("{sql:?} does not parse as PostgreSQL: {e}");
-    }
-}
-
-/// The only span with this op and description.
-fn the_span<'a>(tx: &'a Transaction<'_>, op: &str, description: &str) -> &'a Span {
-    let found: Vec<&Span> = tx
-        .spans
-        .iter()
-        .filter(|s| s.op.as_deref() == Some(op) && s.description.as_deref() == Some(description))
-        .collect();
-    assert_eq!(found.len(), 1, "{op} {description:?} in {:#?}", tx.spans);
-    found[0]
-}
 
 fn ops<'a>(tx: &'a Transaction<'_>) -> Vec<&'a str> {
     tx.spans.iter().filter_map(|s| s.op.as_deref()).collect()
@@ -307,7 +273,7 @@ fn postgresql_queries_are_db_spans() {
         assert!(span
             .timestamp
             .is_some_and(|end| end >= span.start_timestamp));
-        assert_parses(span);
+        assert_parses_as_postgres(span);
     }
     drop(scratch);
 }
@@ -677,7 +643,7 @@ fn assert_worker_write(consumer: &Transaction<'_>, parent: &Span, affected: u64)
         "db.execute(MARK_PROCESSED",
     ));
     assert_data(write, &data);
-    assert_parses(write);
+    assert_parses_as_postgres(write);
 }
 
 fn worker_env(
@@ -1015,7 +981,7 @@ fn service_and_worker_send_their_spans_to_sentry() {
     let mut insert_data = integration_data("INSERT", statement);
     insert_data.push(("db.response.returned_rows", Value::from(1)));
     assert_data(insert, &insert_data);
-    assert_parses(insert);
+    assert_parses_as_postgres(insert);
     let publish = &post.spans[1];
     assert_eq!(publish.description.as_deref(), Some(scratch.queue.as_str()));
     let message_id = publish.data["messaging.message.id"].clone();
@@ -1085,7 +1051,7 @@ fn service_and_worker_send_their_spans_to_sentry() {
     let mut select_data = integration_data("SELECT", statement);
     select_data.push(("db.response.returned_rows", Value::from(1)));
     assert_data(select, &select_data);
-    assert_parses(select);
+    assert_parses_as_postgres(select);
     assert_data(
         &missed.spans[4],
         &cache_data(&[

@@ -30,6 +30,11 @@ pub fn amqp_url() -> String {
     env_or("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f")
 }
 
+/// NATS with JetStream, for tests/integration_nats.rs and the `nats_peer` example.
+pub fn nats_url() -> String {
+    env_or("NATS_URL", "nats://127.0.0.1:4222")
+}
+
 /// MariaDB (or MySQL), for the sqlx integration's tests.
 pub fn mysql_url() -> String {
     env_or("MYSQL_URL", "mysql://root@127.0.0.1:3306/test")
@@ -173,10 +178,94 @@ pub async fn rabbitmq() -> lapin::Connection {
     .await
 }
 
+/// A NATS client (`NATS_URL`), failing with where it looked and how to start NATS when the
+/// server is down or does not answer within 10 s.
+pub async fn nats() -> async_nats::Client {
+    let url = nats_url();
+    let hint = "the NATS tests (integration_nats, nats_headers_prop) need a NATS server with \
+                JetStream (`nats-server -js`; Debian's `nats-server` package) on \
+                127.0.0.1:4222, or NATS_URL pointing at one";
+    match tokio::time::timeout(Duration::from_secs(10), async_nats::connect(url.as_str())).await {
+        Ok(Ok(client)) => client,
+        Ok(Err(e)) => panic!(
+            "NATS is not reachable at NATS_URL={}: {}\n{hint}",
+            redacted(&url),
+            chain(&e)
+        ),
+        Err(_) => panic!(
+            "NATS did not answer within 10 s at NATS_URL={}\n{hint}",
+            redacted(&url)
+        ),
+    }
+}
+
+/// A PostgreSQL schema of one test, dropped at its end (also when the test fails; errors there
+/// are ignored). Connect through [`Schema::url`], whose `search_path` is the schema.
+pub struct Schema(String);
+
+impl Schema {
+    /// Creates a schema named `prefix` and a unique suffix (PostgreSQL reserves `pg_`).
+    pub fn new(rt: &tokio::runtime::Runtime, prefix: &str) -> Self {
+        Self::create(rt, format!("{prefix}{}", unique()))
+    }
+
+    /// Creates the schema `name`.
+    pub fn create(rt: &tokio::runtime::Runtime, name: String) -> Self {
+        assert!(
+            !name.starts_with("pg_"),
+            "PostgreSQL reserves schema names starting with pg_: {name}"
+        );
+        rt.block_on(async {
+            let db = postgres(&database_url()).await;
+            db.batch_execute(&format!("CREATE SCHEMA {name}"))
+                .await
+                .unwrap_or_else(|e| panic!("CREATE SCHEMA {name}: {e:?}"));
+        });
+        Schema(name)
+    }
+
+    pub fn name(&self) -> &str {
+        &self.0
+    }
+
+    /// `DATABASE_URL` with `search_path` set to this schema.
+    pub fn url(&self) -> String {
+        database_url_in(&self.0)
+    }
+}
+
+impl Drop for Schema {
+    fn drop(&mut self) {
+        let drop_schema = format!("DROP SCHEMA IF EXISTS {} CASCADE", self.0);
+        cleanup(async move {
+            if let Ok((db, connection)) =
+                tokio_postgres::connect(&database_url(), tokio_postgres::NoTls).await
+            {
+                tokio::spawn(connection);
+                let _ = db.batch_execute(&drop_schema).await;
+            }
+        });
+    }
+}
+
+/// Runs `work` to its end or for 10 s at most, on a runtime of its own: for `Drop`, which may
+/// run during a panic and outside any runtime.
+fn cleanup(work: impl Future<Output = ()>) {
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return;
+    };
+    rt.block_on(async move {
+        let _ = tokio::time::timeout(Duration::from_secs(10), work).await;
+    });
+}
+
 /// A PostgreSQL schema and a RabbitMQ queue of one test, dropped at its end (also when it
 /// fails; errors there are ignored). Redis keys are written with a TTL instead.
 pub struct Scratch {
-    pub schema: String,
+    pub schema: Schema,
     pub queue: String,
 }
 
@@ -184,55 +273,32 @@ impl Scratch {
     /// Creates the schema (the queue is declared by whoever uses it first).
     pub fn new(rt: &tokio::runtime::Runtime) -> Self {
         let suffix = unique();
-        let scratch = Scratch {
-            schema: format!("svc_{suffix}"),
+        Scratch {
+            schema: Schema::create(rt, format!("svc_{suffix}")),
             queue: format!("item-jobs.{suffix}"),
-        };
-        rt.block_on(async {
-            let db = postgres(&database_url()).await;
-            db.batch_execute(&format!("CREATE SCHEMA {}", scratch.schema))
-                .await
-                .unwrap_or_else(|e| panic!("CREATE SCHEMA {}: {e}", scratch.schema));
-        });
-        scratch
+        }
     }
 
     pub fn database_url(&self) -> String {
-        database_url_in(&self.schema)
+        self.schema.url()
     }
 }
 
 impl Drop for Scratch {
+    /// Deletes the queue; the schema drops itself after.
     fn drop(&mut self) {
-        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        else {
-            return;
-        };
-        let (schema, queue) = (self.schema.clone(), self.queue.clone());
-        rt.block_on(async move {
-            let cleanup = async {
-                if let Ok((db, connection)) =
-                    tokio_postgres::connect(&database_url(), tokio_postgres::NoTls).await
-                {
-                    tokio::spawn(connection);
-                    let _ = db
-                        .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        let queue = self.queue.clone();
+        cleanup(async move {
+            if let Ok(amqp) =
+                lapin::Connection::connect(&amqp_url(), lapin::ConnectionProperties::default())
+                    .await
+            {
+                if let Ok(channel) = amqp.create_channel().await {
+                    let _ = channel
+                        .queue_delete(ShortString::from(queue), QueueDeleteOptions::default())
                         .await;
                 }
-                if let Ok(amqp) =
-                    lapin::Connection::connect(&amqp_url(), lapin::ConnectionProperties::default())
-                        .await
-                {
-                    if let Ok(channel) = amqp.create_channel().await {
-                        let _ = channel
-                            .queue_delete(ShortString::from(queue), QueueDeleteOptions::default())
-                            .await;
-                    }
-                }
-            };
-            let _ = tokio::time::timeout(Duration::from_secs(10), cleanup).await;
+            }
         });
     }
 }
