@@ -59,12 +59,16 @@ pub mod future;
 mod integration;
 #[cfg(feature = "metrics")]
 pub mod metrics;
+#[cfg(feature = "nats")]
+pub mod nats;
 #[cfg(feature = "tokio-postgres")]
 pub mod postgres;
 pub mod propagation;
 pub mod queue;
 #[cfg(feature = "redis")]
 pub mod redis;
+#[cfg(feature = "reqwest")]
+pub mod reqwest;
 pub mod sampling;
 pub mod scrub;
 pub mod setup;
@@ -392,7 +396,7 @@ pub use insights_macros::instrument_queue_publish;
 ///
 /// | argument | meaning |
 /// |---|---|
-/// | `retry_count_param = "attempt"` | an integer parameter: `messaging.message.retry.count` |
+/// | `retry_count_param = "attempt"` | an integer parameter, or with the `nats` feature a `&async_nats::jetstream::Message` (its delivery count less one): `messaging.message.retry.count` |
 /// | `transaction = "..."` | the transaction's name (default: the destination) |
 ///
 /// `messaging.message.receive.latency` is computed from the publish time in the headers.

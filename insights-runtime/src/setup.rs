@@ -23,6 +23,7 @@
 //! | `SENTRY_TRACES_SAMPLE_RATE` | share of traces recorded, `0` to `1` | `1.0` in `development`, `0.1` elsewhere |
 //! | `SENTRY_SEND_DEFAULT_PII` | `true` or `false` | `false` |
 //! | `SENTRY_FLUSH_TIMEOUT_MS` | longest wait for pending events at shutdown | `2000` |
+//! | `SENTRY_TRACE_PROPAGATION_TARGETS` | with the `reqwest` feature: where outgoing requests carry the trace, a comma-separated list of hosts, `*.`-hosts, URL prefixes, `loopback` and `*` (see `reqwest::PropagationTargets`) | `loopback` |
 
 use std::borrow::Cow;
 use std::str::FromStr;
@@ -75,6 +76,9 @@ pub struct Settings {
     console_without_dsn: Option<bool>,
     /// `None`: leave `db::query_source` as it is (on, unless set).
     db_query_source: Option<crate::db::QuerySource>,
+    /// `None`: leave `reqwest::trace_propagation_targets` as it is (loopback, unless set).
+    #[cfg(feature = "reqwest")]
+    trace_propagation_targets: Option<crate::reqwest::PropagationTargets>,
 }
 
 /// A setting whose value cannot be used.
@@ -113,6 +117,8 @@ impl Settings {
             expected_errors: Vec::new(),
             console_without_dsn: None,
             db_query_source: None,
+            #[cfg(feature = "reqwest")]
+            trace_propagation_targets: None,
         }
     }
 
@@ -189,6 +195,20 @@ impl Settings {
                 )
             })?;
             settings.flush_timeout = Duration::from_millis(parsed);
+        }
+        #[cfg(feature = "reqwest")]
+        if let Some(list) =
+            lookup("SENTRY_TRACE_PROPAGATION_TARGETS").filter(|l| !l.trim().is_empty())
+        {
+            let targets = crate::reqwest::PropagationTargets::parse(&list).map_err(|_| {
+                error(
+                    "SENTRY_TRACE_PROPAGATION_TARGETS",
+                    &list,
+                    "expected hosts (api.internal, *.example.com), URL prefixes \
+                     (https://api.example.com/v1/), `loopback` or `*`, separated by commas",
+                )
+            })?;
+            settings.trace_propagation_targets = Some(targets);
         }
         Ok(settings)
     }
@@ -287,6 +307,29 @@ impl Settings {
     /// ```
     pub fn db_query_source(mut self, setting: crate::db::QuerySource) -> Self {
         self.db_query_source = Some(setting);
+        self
+    }
+
+    /// Where requests sent through [`reqwest::TracingMiddleware`](crate::reqwest::TracingMiddleware)
+    /// carry the trace (`sentry-trace`, `baggage`): Sentry's `trace_propagation_targets`,
+    /// [`loopback`](crate::reqwest::PropagationTargets::loopback) by default, so that trace ids
+    /// and the DSC never reach a third party by accident. [`init`] applies it process-wide with
+    /// [`reqwest::set_trace_propagation_targets`](crate::reqwest::set_trace_propagation_targets).
+    ///
+    /// ```
+    /// use insights_runtime::reqwest::PropagationTargets;
+    /// use insights_runtime::setup::Settings;
+    ///
+    /// let settings = Settings::new("shop@1.0.0")
+    ///     .trace_propagation_targets(PropagationTargets::loopback().host("*.internal.example.com"));
+    /// # let _ = settings;
+    /// ```
+    #[cfg(feature = "reqwest")]
+    pub fn trace_propagation_targets(
+        mut self,
+        targets: crate::reqwest::PropagationTargets,
+    ) -> Self {
+        self.trace_propagation_targets = Some(targets);
         self
     }
 
@@ -405,6 +448,10 @@ pub fn init_with(
 ) -> InitGuard {
     if let Some(setting) = settings.db_query_source {
         crate::db::set_query_source(setting);
+    }
+    #[cfg(feature = "reqwest")]
+    if let Some(targets) = &settings.trace_propagation_targets {
+        crate::reqwest::set_trace_propagation_targets(targets.clone());
     }
     if settings.dsn.is_none() && !settings.prints_without_dsn() {
         return InitGuard {
