@@ -516,6 +516,48 @@ fn the_attributes_carry_the_trace_in_nats_headers() {
 // ---------------------------------------------------------------------------------------------
 // Without Sentry, and concurrent producers
 
+/// A message published with no Sentry headers at all (by a producer that is not instrumented):
+/// a consumer over the message itself still measures the time it spent in the stream, from
+/// JetStream's own publish time.
+#[test]
+fn the_receive_latency_comes_from_jetstreams_publish_time() {
+    let rt = runtime();
+    let scratch = Scratch::new(&rt);
+    rt.block_on(async {
+        scratch
+            .js
+            .publish(scratch.subject.clone(), "{}".into())
+            .await
+            .expect("published")
+            .await
+            .expect("stored");
+    });
+    std::thread::sleep(Duration::from_millis(30));
+    let consumers = capture(|| {
+        rt.block_on(async {
+            let mut messages = scratch.messages().await;
+            let message = next(&mut messages).await;
+            assert_eq!(message.header("sentry-task-enqueued-time"), None);
+            let published = message.published_at().expect("JetStream's publish time");
+            let info = message.info().expect("JetStream metadata");
+            assert_eq!(published, std::time::SystemTime::from(info.published));
+            assert_eq!(handle_message(&message).await, Ok(2));
+            message.ack().await.expect("ack");
+        });
+    });
+    assert_eq!(consumers.len(), 1);
+    let process = consumers[0]
+        .spans
+        .iter()
+        .find(|s| s.op.as_deref() == Some("queue.process"))
+        .expect("a queue.process span");
+    let waited = latency(process).as_u64().expect("an integer");
+    assert!(
+        waited >= 30,
+        "{waited} ms in the stream, after a 30 ms wait"
+    );
+}
+
 #[test]
 fn nothing_is_recorded_or_written_without_sentry() {
     let rt = runtime();

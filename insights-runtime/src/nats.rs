@@ -269,10 +269,17 @@ impl Carrier for async_nats::Message {
 }
 
 /// A JetStream message's headers (none when it has none), so that the message itself can be
-/// an attribute's `headers_param`.
+/// an attribute's `headers_param`; its publish time is the server's, so the receive latency
+/// is JetStream's own (the time the message spent in the stream).
 impl Carrier for jetstream::Message {
     fn header(&self, name: &str) -> Option<&str> {
         self.message.header(name)
+    }
+
+    fn published_at(&self) -> Option<SystemTime> {
+        self.info()
+            .ok()
+            .map(|info| SystemTime::from(info.published))
     }
 }
 

@@ -31,6 +31,14 @@ use std::collections::{BTreeMap, HashMap};
 pub trait Carrier {
     /// The value of header `name`, matched case-insensitively (`name` is lower case).
     fn header(&self, name: &str) -> Option<&str>;
+
+    /// When the broker says the message was published, for a carrier that is a whole message
+    /// (a JetStream message, with the `nats` feature). The consumer's receive latency is
+    /// measured from it when it is known, else from the `sentry-task-enqueued-time` header
+    /// the producer wrote. `None` by default.
+    fn published_at(&self) -> Option<std::time::SystemTime> {
+        None
+    }
 }
 
 /// Message headers a trace can be written to.
@@ -169,11 +177,19 @@ impl<C: Carrier + ?Sized> Carrier for &C {
     fn header(&self, name: &str) -> Option<&str> {
         (**self).header(name)
     }
+
+    fn published_at(&self) -> Option<std::time::SystemTime> {
+        (**self).published_at()
+    }
 }
 
 impl<C: Carrier + ?Sized> Carrier for &mut C {
     fn header(&self, name: &str) -> Option<&str> {
         (**self).header(name)
+    }
+
+    fn published_at(&self) -> Option<std::time::SystemTime> {
+        (**self).published_at()
     }
 }
 

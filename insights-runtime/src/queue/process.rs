@@ -140,10 +140,15 @@ impl<'a, C: Carrier + ?Sized> Process<'a, C> {
                     transaction: None,
                 });
             };
+            // Also for a message that carries no trace: the broker may know when it was
+            // published (`Carrier::published_at`).
             let latency = self.latency_ms.or_else(|| {
-                incoming
-                    .as_ref()
-                    .and_then(|i| i.receive_latency_ms(SystemTime::now()))
+                let published = self.headers.and_then(super::propagation::enqueued_at)?;
+                Some(
+                    SystemTime::now()
+                        .duration_since(published)
+                        .map_or(0.0, |d| d.as_secs_f64() * 1000.0),
+                )
             });
             let data = SpanData::new(&span);
             write_message(

@@ -155,8 +155,12 @@ impl IncomingTrace {
     }
 }
 
-/// When the message was published, from its enqueue-time header.
+/// When the message was published: the broker's time when the carrier knows it
+/// ([`Carrier::published_at`]), else the producer's enqueue-time header.
 pub(crate) fn enqueued_at<C: Carrier + ?Sized>(carrier: &C) -> Option<SystemTime> {
+    if let Some(published) = carrier.published_at() {
+        return Some(published);
+    }
     carrier
         .header(ENQUEUED_TIME)
         .or_else(|| carrier.header("sentry_task_enqueued_time"))
