@@ -105,27 +105,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = database_url();
     let hint = "the bench needs PostgreSQL (README, \"Real services\"; DATABASE_URL)";
 
-    let (pool, traced, client, wrapped) = rt.block_on(async {
-        // One connection each, so that every query of a case goes the same way.
+    // One connection, shared by the bare and the traced case of each driver (a pool of one
+    // and its `Traced` wrapper; a client and the wrapper around it, reached bare through
+    // `get_ref`), so that both go to the same server process the same way.
+    let (pool, wrapped) = rt.block_on(async {
         let pool = sqlx::postgres::PgPoolOptions::new()
             .max_connections(1)
             .connect(&url)
             .await
             .map_err(|e| format!("{hint}: {e}"))?;
-        let traced_pool = sqlx::postgres::PgPoolOptions::new()
-            .max_connections(1)
-            .connect(&url)
-            .await
-            .map_err(|e| format!("{hint}: {e}"))?;
-        let traced = insights_runtime::sqlx::Traced::new(traced_pool);
         let config: tokio_postgres::Config = url.parse()?;
         let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
         tokio::spawn(connection);
-        let (other, connection) = config.connect(tokio_postgres::NoTls).await?;
-        tokio::spawn(connection);
-        let wrapped = insights_runtime::postgres::Client::new(other, &config);
-        Ok::<_, Box<dyn std::error::Error>>((pool, traced, client, wrapped))
+        let wrapped = insights_runtime::postgres::Client::new(client, &config);
+        Ok::<_, Box<dyn std::error::Error>>((pool, wrapped))
     })?;
+    let traced = insights_runtime::sqlx::Traced::new(pool.clone());
+    let client = wrapped.get_ref();
     // The statement each case runs, prepared once by both clients and both pools' caches.
     const SQL: &str = "SELECT 1::int4";
 
