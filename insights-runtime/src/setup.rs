@@ -412,6 +412,12 @@ impl Drop for InitGuard {
         let shutdown = std::thread::Builder::new()
             .name("sentry-shutdown".to_owned())
             .spawn(move || {
+                // Traces sampled out are counted by `sentry` itself (`sample_rate`), and the
+                // count leaves only with an envelope the client sends: one without items
+                // carries the last of it (the runtime's transport sends nothing else of it).
+                if let Some(client) = sentry::Hub::main().client() {
+                    client.send_envelope(sentry::Envelope::new());
+                }
                 drop(client);
                 let _ = done.send(());
             });

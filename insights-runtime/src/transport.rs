@@ -1,23 +1,42 @@
-//! An HTTP transport for Sentry that backs off while Sentry cannot be reached (feature
-//! `transport`).
+//! An HTTP transport for Sentry that keeps up with a busy service, backs off while Sentry
+//! cannot be reached, and accounts for everything it drops (feature `transport`).
 //!
-//! `sentry`'s own HTTP transports retry every envelope the moment the last one failed. When
-//! Sentry's port is closed, each envelope is serialized and each connection refused at once, so
-//! a busy service spends a third of a core (measured on the load test, README) on envelopes that
-//! cannot leave. This transport stops trying for a while after a failure instead:
+//! `sentry`'s own HTTP transports post one envelope at a time from one thread, drop what
+//! overflows their queue of 30, and retry every envelope the moment the last one failed. This
+//! transport instead:
 //!
-//! - **Network errors** (refused, reset, timed out, DNS) and `502`/`503`/`504` close the gate for
-//!   1 s, then 2 s, 4 s, ... up to 60 s, and any other answer opens it again. While it is closed,
-//!   envelopes are dropped where they are handed over, before they are serialized or queued.
-//! - **Rate limits** (`X-Sentry-Rate-Limits`, `Retry-After`, `429`) are honoured per category as
-//!   `sentry`'s transports honour them.
-//! - **Nothing is lost silently:** every dropped envelope is recorded with its reason
-//!   (`network_error`, `ratelimit_backoff`, `queue_overflow`), and the SDK's client reports tell
-//!   Sentry how much went missing once it is reachable again.
-//! - **Envelopes are sent as they are,** headers included (the trace's dynamic sampling context);
+//! - **Sends from a few threads at once** ([`senders`](HttpTransportFactory::senders), 2 by
+//!   default), each over its own keep-alive connection, from one bounded queue (the client
+//!   options' `transport_channel_capacity`, 30 by default). Handing an envelope over never
+//!   blocks: what does not fit is dropped there, and counted.
+//! - **Compresses** each envelope with gzip (`Content-Encoding: gzip`, as the Python and
+//!   JavaScript SDKs do) unless it is under [`GZIP_MIN_BYTES`], where compressing costs more
+//!   than it saves.
+//! - **Backs off:** network errors (refused, reset, timed out, DNS) and `502`/`503`/`504` close
+//!   the gate for 1 s, then 2 s, 4 s, ... up to 60 s, and any other answer opens it again.
+//!   While it is closed, envelopes are dropped where they are handed over, before they are
+//!   serialized or queued.
+//! - **Honours rate limits** (`X-Sentry-Rate-Limits`, `Retry-After`, `429`) per category as
+//!   `sentry`'s transports do; a `429` whose headers do not parse still holds everything back
+//!   for 60 s.
+//! - **Loses nothing silently:** every envelope is either answered by Sentry or counted, by data
+//!   category (`transaction`, `span`, `error`, ...) and reason (`queue_overflow`,
+//!   `network_error`, `ratelimit_backoff`, `send_error` for any other refusal such as `413` or
+//!   `500`, `internal_sdk_error`), in a [client report] that rides on the next envelope sent. A
+//!   flush that empties the queue sends what is left on its own, and so does the shutdown,
+//!   once more even while backing off: the last word of a process whose Sentry came back.
+//!   Nothing is ever retried, so nothing is counted twice, with one exception: a request still
+//!   unanswered when the shutdown's flush timeout runs out is counted as a `network_error` even
+//!   if its answer comes later.
+//! - **Sends envelopes as they are,** headers included (the trace's dynamic sampling context);
 //!   `sentry`'s transports rebuild every envelope and drop all its headers but the event id.
-//! - **No request waits forever:** connecting times out after 5 s and a whole request after 30 s,
-//!   so a Sentry that accepts connections and never answers holds up one request at a time.
+//! - **No request waits forever:** connecting times out after 5 s and a whole request after
+//!   30 s ([`request_timeout`](HttpTransportFactory::request_timeout)), so a Sentry that accepts
+//!   connections and never answers holds up one request per sending thread.
+//!
+//! What `sentry` drops itself (a transaction's spans beyond its 1,000th child, envelopes a
+//! `before_send` discards) it counts in its own client report, which it attaches to the next
+//! envelope the client sends (for the span cap, the transaction itself).
 //!
 //! [`setup::init`](crate::setup::init) uses it whenever a DSN is set and no transport was given.
 //! TLS comes from this crate's `native-tls` or `rustls` feature; without either, only `http://`
@@ -31,18 +50,29 @@
 //! let mut options = sentry::ClientOptions::new();
 //! options.dsn = "https://key@o0.ingest.sentry.io/0".parse().ok();
 //! options.transport = Some(Arc::new(
-//!     HttpTransportFactory::new().backoff(Duration::from_millis(500), Duration::from_secs(30)),
+//!     HttpTransportFactory::new()
+//!         .senders(2)
+//!         .backoff(Duration::from_millis(500), Duration::from_secs(30)),
 //! ));
 //! let _sentry = sentry::init(options);
 //! ```
+//!
+//! Do not wrap it in another transport that drops envelopes without recording them, and keep
+//! the number of senders small: each is a thread and a connection to Sentry.
+//!
+//! [client report]: https://develop.sentry.dev/sdk/telemetry/client-reports/
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
-use std::sync::Arc;
+mod ledger;
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use sentry::client_report::{Reason, Recorder};
+use flate2::{Compress, Compression, Crc, FlushCompress, Status};
+use sentry::protocol::client_report::{ItemLoss, LossSource, Reason};
 use sentry::protocol::{
     Context, DynamicSamplingContext, EnvelopeFilterCallbacks, EnvelopeItem, ItemContainer,
 };
@@ -50,14 +80,26 @@ use sentry::transports::{RateLimiter, RateLimitingCategory};
 use sentry::types::Scheme;
 use sentry::{Envelope, Transport, TransportFactory, TransportOptions};
 
+use self::ledger::Ledger;
 use crate::dsc;
 use crate::queue::propagation::{dsc_entries, head_sample_rand};
 use crate::scrub::Scrubber;
 
-/// The channel's size when the client options set none (`sentry`'s own default).
+/// The queue's size when the client options set none (`sentry`'s own default).
 const DEFAULT_CAPACITY: usize = 30;
+/// Sending threads (and connections) when the factory sets none.
+const DEFAULT_SENDERS: usize = 2;
+/// The most sending threads a factory may ask for.
+const MAX_SENDERS: usize = 16;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// The most of an answer's body that is read (so that the connection can be reused).
+const MAX_ANSWER_BYTES: u64 = 64 * 1024;
+
+/// Envelopes smaller than this many bytes are sent uncompressed: under it, gzip's header and
+/// the CPU it costs are not worth the bytes saved (an event with a short message, a client
+/// report on its own). Transactions are well above it.
+pub const GZIP_MIN_BYTES: usize = 512;
 
 /// Makes an [`HttpTransport`] for each client: put it in
 /// [`ClientOptions::transport`](sentry::ClientOptions::transport).
@@ -67,17 +109,23 @@ pub struct HttpTransportFactory {
     agent: Option<ureq::Agent>,
     scrubber: Option<Arc<Scrubber>>,
     debug: bool,
+    senders: usize,
+    request_timeout: Duration,
+    gzip: bool,
 }
 
 impl HttpTransportFactory {
-    /// Backs off from 1 s up to 60 s, with an agent built from the client options (proxy,
-    /// `accept_invalid_certs`, this crate's TLS feature).
+    /// Two senders, gzip on, backing off from 1 s up to 60 s, with an agent built from the
+    /// client options (proxy, `accept_invalid_certs`, this crate's TLS feature).
     pub fn new() -> Self {
         HttpTransportFactory {
             backoff: Backoff::new(Duration::from_secs(1), Duration::from_secs(60)),
             agent: None,
             scrubber: None,
             debug: false,
+            senders: DEFAULT_SENDERS,
+            request_timeout: REQUEST_TIMEOUT,
+            gzip: true,
         }
     }
 
@@ -88,7 +136,30 @@ impl HttpTransportFactory {
         self
     }
 
-    /// Scrubs each envelope on the transport's thread, just before it is serialized, as
+    /// How many threads send at once, each over a keep-alive connection of its own: 1 to 16
+    /// (values outside are clamped), 2 by default. One is `sentry`'s own behaviour; more keep
+    /// up with more transactions a second when Sentry is near, at a thread and a connection
+    /// each.
+    pub fn senders(mut self, senders: usize) -> Self {
+        self.senders = senders.clamp(1, MAX_SENDERS);
+        self
+    }
+
+    /// The longest a request may take, from connecting to the end of the answer (30 s by
+    /// default). A Sentry that answers slower than this is counted as unreachable.
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Whether envelopes of at least [`GZIP_MIN_BYTES`] are sent gzip-compressed (on by
+    /// default). Off, every envelope is sent as it is, as `sentry` 0.49 does.
+    pub fn gzip(mut self, on: bool) -> Self {
+        self.gzip = on;
+        self
+    }
+
+    /// Scrubs each envelope on a sending thread, just before it is serialized, as
     /// [`ScrubbingTransport`](crate::scrub::ScrubbingTransport) would on the thread that
     /// finished the transaction. An envelope dropped (Sentry unreachable, the queue full) is then
     /// never scrubbed, and request threads never wait on it. `setup::init` does this.
@@ -108,6 +179,8 @@ impl HttpTransportFactory {
 
     /// Sends through this agent instead (its own TLS roots, proxy, timeouts). Its
     /// `http_status_as_error` setting is overridden per request: statuses are read, not raised.
+    /// The agent's pool should keep at least as many idle connections per host as there are
+    /// [`senders`](Self::senders).
     pub fn agent(mut self, agent: ureq::Agent) -> Self {
         self.agent = Some(agent);
         self
@@ -127,24 +200,24 @@ impl std::fmt::Debug for HttpTransportFactory {
             .field("agent", &self.agent.is_some())
             .field("scrubber", &self.scrubber)
             .field("debug", &self.debug)
+            .field("senders", &self.senders)
+            .field("request_timeout", &self.request_timeout)
+            .field("gzip", &self.gzip)
             .finish()
     }
 }
 
 impl TransportFactory for HttpTransportFactory {
     fn create_transport_with_options(&self, options: TransportOptions) -> Arc<dyn Transport> {
-        let agent = self.agent.clone().unwrap_or_else(|| agent_for(&options));
-        Arc::new(HttpTransport::spawn(
-            options,
-            agent,
-            self.backoff,
-            self.scrubber.clone(),
-            self.debug,
-        ))
+        let agent = self
+            .agent
+            .clone()
+            .unwrap_or_else(|| agent_for(&options, self.senders));
+        Arc::new(HttpTransport::spawn(&options, agent, self))
     }
 }
 
-fn agent_for(options: &TransportOptions) -> ureq::Agent {
+fn agent_for(options: &TransportOptions, senders: usize) -> ureq::Agent {
     let proxy = match options.dsn.scheme() {
         Scheme::Https => options.https_proxy.as_ref().or(options.http_proxy.as_ref()),
         Scheme::Http => options.http_proxy.as_ref(),
@@ -153,8 +226,9 @@ fn agent_for(options: &TransportOptions) -> ureq::Agent {
     let proxy = proxy.and_then(|p| ureq::Proxy::new(p).ok());
     let config = ureq::Agent::config_builder()
         .proxy(proxy)
-        .timeout_connect(Some(CONNECT_TIMEOUT))
-        .timeout_global(Some(REQUEST_TIMEOUT));
+        .max_idle_connections_per_host(senders)
+        .max_idle_connections(senders)
+        .timeout_connect(Some(CONNECT_TIMEOUT));
     // Without a TLS feature ureq has no TLS settings, and `https://` requests fail (recorded as
     // network errors).
     #[cfg(any(feature = "native-tls", feature = "rustls"))]
@@ -193,8 +267,8 @@ impl Backoff {
     }
 }
 
-/// Open or closed, shared by the senders (who drop envelopes while it is closed) and the worker
-/// (who closes it). One atomic load and a clock read per envelope.
+/// Open or closed, shared by the callers (who drop envelopes while it is closed) and the
+/// senders (who close it). One atomic load and a clock read per envelope.
 #[derive(Debug)]
 struct Gate {
     origin: Instant,
@@ -233,134 +307,199 @@ impl Gate {
     }
 }
 
-enum Task {
-    Send(Box<Envelope>),
-    Flush(SyncSender<()>),
+/// An envelope a sender has taken: its number, and what it would lose if it never arrived
+/// (computed when it was taken, so that a shutdown can count it without it).
+#[derive(Debug)]
+struct InFlight {
+    seq: u64,
+    losses: Vec<ItemLoss>,
+    /// Counted by a shutdown that could not wait for it: its outcome is not recorded again.
+    abandoned: bool,
 }
 
-/// Sends envelopes from a thread of its own, dropping them while Sentry is unreachable. Made by
-/// [`HttpTransportFactory`].
-pub struct HttpTransport {
-    tasks: SyncSender<Task>,
-    gate: Arc<Gate>,
-    stopped: Arc<AtomicBool>,
-    recorder: Recorder,
+#[derive(Debug, Default)]
+struct Queue {
+    /// Envelopes waiting for a sender, with the number each was given, in order.
+    waiting: VecDeque<(u64, Box<Envelope>)>,
+    next_seq: u64,
+    in_flight: Vec<InFlight>,
+    /// Set by the shutdown and by dropping the transport: nothing more is queued.
+    closed: bool,
+    /// Threads waiting in `flush`, to be woken when an envelope is done.
+    flushers: usize,
 }
 
-impl HttpTransport {
-    fn spawn(
-        options: TransportOptions,
-        agent: ureq::Agent,
-        backoff: Backoff,
-        scrubber: Option<Arc<Scrubber>>,
-        debug: bool,
-    ) -> Self {
-        let capacity = options
-            .transport_channel_capacity
-            .map_or(DEFAULT_CAPACITY, usize::from);
-        let (tasks, queue) = sync_channel(capacity);
-        let gate = Arc::new(Gate::new());
-        let stopped = Arc::new(AtomicBool::new(false));
-        let recorder = options.client_report_recorder.clone();
-        let worker = Worker {
-            url: options.dsn.envelope_api_url().to_string(),
-            auth: options.dsn.to_auth(Some(&options.user_agent)).to_string(),
-            agent,
-            backoff,
-            scrubber,
-            debug,
-            failures: 0,
-            limits: RateLimiter::new(),
-            gate: Arc::clone(&gate),
-            stopped: Arc::clone(&stopped),
-            recorder: recorder.clone(),
-        };
-        // Without a thread the channel's receiver is gone, and every envelope is recorded as
-        // lost where it is handed over: Sentry is off, the program is not.
-        let _ = thread::Builder::new()
-            .name("insights-sentry-transport".to_owned())
-            .spawn(move || worker.run(queue));
-        HttpTransport {
-            tasks,
-            gate,
-            stopped,
-            recorder,
-        }
+impl Queue {
+    /// Whether every envelope numbered below `target` has been sent or dropped.
+    fn done_before(&self, target: u64) -> bool {
+        self.waiting.front().is_none_or(|(seq, _)| *seq >= target)
+            && self
+                .in_flight
+                .iter()
+                .all(|f| f.abandoned || f.seq >= target)
     }
 }
 
-impl Transport for HttpTransport {
-    fn send_envelope(&self, envelope: Envelope) {
-        if self.gate.is_closed() {
-            self.recorder
-                .record_lost_data(&envelope, Reason::NetworkError);
-            return;
-        }
-        if let Err(full_or_gone) = self.tasks.try_send(Task::Send(Box::new(envelope))) {
-            let (task, reason) = match full_or_gone {
-                TrySendError::Full(task) => (task, Reason::QueueOverflow),
-                TrySendError::Disconnected(task) => (task, Reason::InternalError),
-            };
-            if let Task::Send(envelope) = task {
-                self.recorder.record_lost_data(&*envelope, reason);
-            }
-        }
-    }
-
-    /// Waits, at most `timeout`, until every envelope handed over before the call has been sent
-    /// or dropped.
-    fn flush(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        let (done, finished) = sync_channel(1);
-        // A full queue is waited on in short steps rather than with a blocking send, which would
-        // not honour the timeout.
-        let mut task = Task::Flush(done);
-        loop {
-            match self.tasks.try_send(task) {
-                Ok(()) => break,
-                Err(TrySendError::Disconnected(_)) => return false,
-                Err(TrySendError::Full(back)) => {
-                    if Instant::now() >= deadline {
-                        return false;
-                    }
-                    task = back;
-                    thread::sleep(Duration::from_millis(5));
-                }
-            }
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        finished.recv_timeout(left).is_ok()
-    }
-}
-
-impl Drop for HttpTransport {
-    /// Does not join the thread: a request in flight ends within its timeout, and envelopes still
-    /// queued are dropped. `sentry` flushes (bounded) before it drops a transport.
-    fn drop(&mut self) {
-        self.stopped.store(true, Ordering::Relaxed);
-    }
-}
-
-impl std::fmt::Debug for HttpTransport {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HttpTransport")
-            .field("backing_off", &self.gate.is_closed())
-            .finish()
-    }
-}
-
-struct Worker {
+/// What the transport and its senders share.
+struct Shared {
     url: String,
     auth: String,
     agent: ureq::Agent,
     backoff: Backoff,
     scrubber: Option<Arc<Scrubber>>,
     debug: bool,
-    failures: u32,
-    limits: RateLimiter,
-    gate: Arc<Gate>,
-    stopped: Arc<AtomicBool>,
-    recorder: Recorder,
+    gzip: bool,
+    request_timeout: Duration,
+    capacity: usize,
+    gate: Gate,
+    failures: AtomicU32,
+    limits: Mutex<RateLimiter>,
+    ledger: Ledger,
+    queue: Mutex<Queue>,
+    /// Senders wait here for envelopes.
+    work: Condvar,
+    /// Flushes wait here for envelopes to be done.
+    done: Condvar,
+}
+
+/// Sends envelopes from threads of its own, counting what it drops. Made by
+/// [`HttpTransportFactory`].
+pub struct HttpTransport {
+    shared: Arc<Shared>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl HttpTransport {
+    fn spawn(
+        options: &TransportOptions,
+        agent: ureq::Agent,
+        factory: &HttpTransportFactory,
+    ) -> Self {
+        let capacity = options
+            .transport_channel_capacity
+            .map_or(DEFAULT_CAPACITY, usize::from);
+        let shared = Arc::new(Shared {
+            url: options.dsn.envelope_api_url().to_string(),
+            auth: options.dsn.to_auth(Some(&options.user_agent)).to_string(),
+            agent,
+            backoff: factory.backoff,
+            scrubber: factory.scrubber.clone(),
+            debug: factory.debug,
+            gzip: factory.gzip,
+            request_timeout: factory.request_timeout,
+            capacity,
+            gate: Gate::new(),
+            failures: AtomicU32::new(0),
+            limits: Mutex::new(RateLimiter::new()),
+            ledger: Ledger::new(),
+            queue: Mutex::new(Queue::default()),
+            work: Condvar::new(),
+            done: Condvar::new(),
+        });
+        let mut started = 0;
+        for n in 0..factory.senders {
+            let sender = Arc::clone(&shared);
+            let spawned = thread::Builder::new()
+                .name(format!("insights-sentry-transport-{n}"))
+                .spawn(move || sender.run());
+            started += usize::from(spawned.is_ok());
+        }
+        // Without a thread nothing would ever leave the queue: Sentry is off, the program is
+        // not, and every envelope is counted as lost where it is handed over.
+        if started == 0 {
+            lock(&shared.queue).closed = true;
+        }
+        HttpTransport { shared }
+    }
+}
+
+impl Transport for HttpTransport {
+    fn send_envelope(&self, envelope: Envelope) {
+        let shared = &*self.shared;
+        if envelope.items().next().is_none() {
+            return;
+        }
+        if shared.gate.is_closed() {
+            shared.ledger.record(&envelope, Reason::NetworkError);
+            return;
+        }
+        let mut queue = lock(&shared.queue);
+        let refused = if queue.closed {
+            Some(Reason::InternalSdkError)
+        } else if queue.waiting.len() >= shared.capacity {
+            Some(Reason::QueueOverflow)
+        } else {
+            None
+        };
+        if let Some(reason) = refused {
+            drop(queue);
+            shared.ledger.record(&envelope, reason);
+            return;
+        }
+        let seq = queue.next_seq;
+        queue.next_seq += 1;
+        queue.waiting.push_back((seq, Box::new(envelope)));
+        drop(queue);
+        shared.work.notify_one();
+    }
+
+    /// Waits, at most `timeout`, until every envelope handed over before the call has been sent
+    /// or dropped, then sends the counts of what was dropped, if any.
+    fn flush(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        self.shared.wait_done(deadline) && self.shared.send_report(deadline, false)
+    }
+
+    /// As [`flush`](Self::flush), keeping part of the timeout (a fifth, at most 1 s) for the
+    /// last client report: what is still queued when the rest has run out, or still waiting
+    /// for Sentry's answer, is counted, and the count sent once more even while backing off.
+    fn shutdown(&self, timeout: Duration) -> bool {
+        let shared = &*self.shared;
+        let start = Instant::now();
+        let deadline = start + timeout;
+        let reserve = (timeout / 5).min(Duration::from_secs(1));
+        let drained = shared.wait_done(deadline - reserve);
+        let (left, abandoned) = {
+            let mut queue = lock(&shared.queue);
+            queue.closed = true;
+            let left: Vec<_> = queue.waiting.drain(..).collect();
+            let mut abandoned = Vec::new();
+            for f in queue.in_flight.iter_mut().filter(|f| !f.abandoned) {
+                f.abandoned = true;
+                abandoned.append(&mut f.losses);
+            }
+            (left, abandoned)
+        };
+        shared.work.notify_all();
+        for (_, envelope) in &left {
+            shared.ledger.record(&**envelope, Reason::InternalSdkError);
+        }
+        shared
+            .ledger
+            .record_losses(&abandoned, Reason::NetworkError);
+        let reported = shared.send_report(deadline, true);
+        drained && reported
+    }
+}
+
+impl Drop for HttpTransport {
+    /// Does not join the threads: a request in flight ends within its timeout, and envelopes
+    /// still queued are dropped. `sentry` shuts the transport down (bounded) before it drops it.
+    fn drop(&mut self) {
+        lock(&self.shared.queue).closed = true;
+        self.shared.work.notify_all();
+    }
+}
+
+impl std::fmt::Debug for HttpTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpTransport")
+            .field("backing_off", &self.shared.gate.is_closed())
+            .finish()
+    }
 }
 
 /// The envelope with its trace's DSC in the `trace` header, as Sentry decides a whole trace from
@@ -469,146 +608,330 @@ fn from_entries(entries: &[(String, String)]) -> DynamicSamplingContext {
     )
 }
 
-/// What an attempt to send tells about Sentry's reachability.
-#[derive(Debug, PartialEq, Eq)]
-enum Reach {
-    Reached,
-    Unreachable,
+/// How an envelope's journey ended.
+enum Outcome {
+    /// Sentry answered and took it (any answer but those below).
+    Delivered,
+    /// Sentry answered `429`: it counts what it refused itself, but not the client reports
+    /// that rode along.
+    RateLimited(Envelope),
+    /// Never reached Sentry, or refused by it: counted for this reason.
+    Lost(Envelope, Reason),
 }
 
-impl Worker {
-    /// Ends when the transport is dropped (its sender with it) and the queue is empty.
-    fn run(mut self, queue: Receiver<Task>) {
-        for task in queue {
-            match task {
-                Task::Flush(done) => {
-                    let _ = done.send(());
+impl Shared {
+    /// A sender's loop; ends when the transport is shut down or dropped.
+    fn run(&self) {
+        while let Some((seq, envelope)) = self.next() {
+            let outcome = self.deliver(envelope);
+            let mut queue = lock(&self.queue);
+            let abandoned = match queue.in_flight.iter().position(|f| f.seq == seq) {
+                Some(at) => queue.in_flight.swap_remove(at).abandoned,
+                None => false,
+            };
+            let notify = queue.flushers > 0;
+            drop(queue);
+            if !abandoned {
+                match &outcome {
+                    Outcome::Delivered => {}
+                    Outcome::RateLimited(envelope) => self.ledger.record_reports(envelope),
+                    Outcome::Lost(envelope, reason) => self.ledger.record(envelope, *reason),
                 }
-                Task::Send(envelope) => {
-                    if self.stopped.load(Ordering::Relaxed) {
-                        self.recorder
-                            .record_lost_data(&*envelope, Reason::InternalError);
-                    } else {
-                        self.deliver(*envelope);
-                    }
-                }
+            }
+            if notify {
+                self.done.notify_all();
             }
         }
     }
 
-    fn deliver(&mut self, envelope: Envelope) {
-        // Queued before the gate closed: it would meet the same closed port.
-        if self.gate.is_closed() {
-            self.recorder
-                .record_lost_data(&envelope, Reason::NetworkError);
-            return;
+    /// The next envelope to send, less what is rate limited and with the counts of what was
+    /// lost so far attached; recorded as in flight. `None` once the queue is closed.
+    fn next(&self) -> Option<(u64, Envelope)> {
+        let mut queue = lock(&self.queue);
+        loop {
+            if queue.closed {
+                let left: Vec<_> = queue.waiting.drain(..).collect();
+                drop(queue);
+                for (_, envelope) in &left {
+                    self.ledger.record(&**envelope, Reason::InternalSdkError);
+                }
+                self.done.notify_all();
+                return None;
+            }
+            let Some((seq, envelope)) = queue.waiting.pop_front() else {
+                queue = self
+                    .work
+                    .wait(queue)
+                    .unwrap_or_else(PoisonError::into_inner);
+                continue;
+            };
+            // Queued before the gate closed: it would meet the same closed port.
+            let kept = if self.gate.is_closed() {
+                self.ledger.record(&*envelope, Reason::NetworkError);
+                None
+            } else {
+                self.within_limits(*envelope)
+            };
+            let Some(mut envelope) = kept else {
+                // Done without being sent: a flush may be waiting for it.
+                if queue.flushers > 0 {
+                    self.done.notify_all();
+                }
+                continue;
+            };
+            if let Some(report) = self.ledger.take() {
+                envelope.add_item(report);
+            }
+            queue.in_flight.push(InFlight {
+                seq,
+                losses: envelope.losses().collect(),
+                abandoned: false,
+            });
+            return Some((seq, envelope));
         }
-        let Some(envelope) = self.within_limits(envelope) else {
-            return;
+    }
+
+    /// Waits until every envelope handed over so far is done, or `deadline`; whether it is.
+    fn wait_done(&self, deadline: Instant) -> bool {
+        let mut queue = lock(&self.queue);
+        let target = queue.next_seq;
+        queue.flushers += 1;
+        let done = loop {
+            if queue.done_before(target) {
+                break true;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break false;
+            }
+            queue = self
+                .done
+                .wait_timeout(queue, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
         };
+        queue.flushers -= 1;
+        done
+    }
+
+    /// Sends what the ledger holds, on this thread, before `deadline`: false when that was
+    /// tried and failed. While the gate is closed only `anyway` (the shutdown) tries; otherwise
+    /// the counts wait for the next envelope sent.
+    fn send_report(&self, deadline: Instant, anyway: bool) -> bool {
+        if self.gate.is_closed() && !anyway {
+            return true;
+        }
+        let Some(report) = self.ledger.take() else {
+            return true;
+        };
+        let mut envelope = Envelope::new();
+        envelope.add_item(report);
+        let left = deadline.saturating_duration_since(Instant::now());
+        match self.send(envelope, left) {
+            Outcome::Delivered => true,
+            Outcome::RateLimited(envelope) => {
+                self.ledger.record_reports(&envelope);
+                false
+            }
+            Outcome::Lost(envelope, reason) => {
+                self.ledger.record(&envelope, reason);
+                false
+            }
+        }
+    }
+
+    fn deliver(&self, envelope: Envelope) -> Outcome {
         let envelope = match &self.scrubber {
             Some(scrubber) => scrubber.scrub_envelope(envelope),
             None => envelope,
         };
-        let envelope = with_trace_dsc(envelope);
-        let mut body = Vec::with_capacity(1024);
-        if envelope.to_writer(&mut body).is_err() {
-            self.recorder
-                .record_lost_data(&envelope, Reason::InternalError);
-            return;
-        }
-        match self.post(&body, &envelope) {
-            Reach::Reached => {
-                self.failures = 0;
-                self.gate.open();
-            }
-            Reach::Unreachable => {
-                self.failures = self.failures.saturating_add(1);
-                let pause = self.backoff.pause(self.failures);
-                if !pause.is_zero() {
-                    self.gate.close_for(pause);
-                    if self.debug {
-                        eprintln!(
-                            "[insights] not sending to Sentry for {pause:?} \
-                             (failure {} in a row); envelopes meanwhile are dropped",
-                            self.failures
-                        );
-                    }
-                }
-            }
-        }
+        self.send(with_trace_dsc(envelope), self.request_timeout)
     }
 
-    /// The envelope less the items whose category is rate limited; `None` when nothing is left.
-    /// Untouched (headers and all) when no limit applies, which is nearly always.
+    /// The envelope less the items whose category is rate limited (counted); `None` when
+    /// nothing is left. Untouched (headers and all) when no limit applies, which is nearly
+    /// always.
     fn within_limits(&self, envelope: Envelope) -> Option<Envelope> {
-        if self.limits.is_disabled(RateLimitingCategory::Any).is_some() {
-            self.recorder
-                .record_lost_data(&envelope, Reason::RatelimitBackoff);
+        let limits = lock(&self.limits);
+        if limits.is_disabled(RateLimitingCategory::Any).is_some() {
+            self.ledger.record(&envelope, Reason::RatelimitBackoff);
             return None;
         }
-        let limits = &self.limits;
         let allowed = |item: &EnvelopeItem| limits.is_enabled(category(item));
         if envelope.items().all(allowed) {
             return Some(envelope);
         }
-        envelope.filter(EnvelopeFilterCallbacks::new(
+        let left = envelope.filter(EnvelopeFilterCallbacks::new(
             allowed,
-            |item: EnvelopeItem| {
-                self.recorder
-                    .record_lost_data(&item, Reason::RatelimitBackoff);
-            },
-        ))
+            |item: EnvelopeItem| self.ledger.record(&item, Reason::RatelimitBackoff),
+        ))?;
+        // A client report left on its own goes back to the ledger, to ride on the next
+        // envelope or the flush: not a request per limited transaction.
+        if left
+            .items()
+            .all(|item| matches!(item, EnvelopeItem::ClientReport(_)))
+        {
+            for item in left.items() {
+                if let EnvelopeItem::ClientReport(report) = item {
+                    self.ledger.record(report, Reason::RatelimitBackoff);
+                }
+            }
+            return None;
+        }
+        Some(left)
     }
 
-    fn post(&mut self, body: &[u8], envelope: &Envelope) -> Reach {
-        let sent = self
+    /// Serializes, compresses and posts `envelope`, within `timeout`.
+    fn send(&self, envelope: Envelope, timeout: Duration) -> Outcome {
+        let mut body = Vec::with_capacity(2048);
+        if envelope.to_writer(&mut body).is_err() {
+            return Outcome::Lost(envelope, Reason::InternalSdkError);
+        }
+        let (body, gzipped) = if self.gzip && body.len() >= GZIP_MIN_BYTES {
+            match gzip(&body) {
+                Some(compressed) => (compressed, true),
+                None => (body, false),
+            }
+        } else {
+            (body, false)
+        };
+        let request = self
             .agent
             .post(&self.url)
             .header("X-Sentry-Auth", &self.auth)
-            .header("Content-Type", "application/x-sentry-envelope")
+            .header("Content-Type", "application/x-sentry-envelope");
+        let request = if gzipped {
+            request.header("Content-Encoding", "gzip")
+        } else {
+            request
+        };
+        let sent = request
             .config()
             .http_status_as_error(false)
+            .timeout_global(Some(timeout))
             .build()
-            .send(body);
+            .send(&body[..]);
         let mut response = match sent {
             Ok(response) => response,
             Err(error) => {
                 if self.debug {
                     eprintln!("[insights] failed to send an envelope to Sentry: {error}");
                 }
-                self.recorder
-                    .record_lost_data(envelope, Reason::NetworkError);
-                return Reach::Unreachable;
+                self.failed();
+                return Outcome::Lost(envelope, Reason::NetworkError);
             }
         };
-        let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok());
         let status = response.status().as_u16();
-        if let Some(limits) = header("x-sentry-rate-limits") {
-            self.limits.update_from_sentry_header(limits);
-        } else if let Some(after) = header("retry-after") {
-            self.limits.update_from_retry_after(after);
-        } else if status == 429 {
-            self.limits.update_from_429();
-        }
-        // Read to the end (bounded) so that the connection can be reused.
+        self.update_limits(&response, status);
+        // Read to the end (bounded) so that the connection can be reused. Sentry has answered
+        // whatever happens to the rest of the body.
         let _ = response
             .body_mut()
             .with_config()
-            .limit(64 * 1024)
+            .limit(MAX_ANSWER_BYTES)
             .read_to_vec();
-        // Sentry records what it rate limits itself; any other refusal is a loss of ours.
         if status >= 400 && self.debug {
-            eprintln!("[insights] Sentry refused an envelope: HTTP {status}");
+            let why = if status == 413 { " (too large)" } else { "" };
+            eprintln!("[insights] Sentry refused an envelope: HTTP {status}{why}");
         }
-        if status >= 400 && status != 429 {
-            self.recorder.record_lost_data(envelope, Reason::SendError);
+        if (502..=504).contains(&status) {
+            self.failed();
+        } else {
+            self.failures.store(0, Ordering::Relaxed);
+            self.gate.open();
         }
         match status {
-            502..=504 => Reach::Unreachable,
-            _ => Reach::Reached,
+            429 => Outcome::RateLimited(envelope),
+            400.. => Outcome::Lost(envelope, Reason::SendError),
+            _ => Outcome::Delivered,
         }
     }
+
+    /// Rate limits from an answer: `X-Sentry-Rate-Limits` first, else `Retry-After`, else a
+    /// `429`'s default minute. A `429` whose header gives no limit that parses still holds
+    /// everything back.
+    fn update_limits(&self, response: &ureq::http::Response<ureq::Body>, status: u16) {
+        let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok());
+        let mut limits = lock(&self.limits);
+        if let Some(header) = header("x-sentry-rate-limits") {
+            limits.update_from_sentry_header(header);
+        } else if let Some(after) = header("retry-after") {
+            limits.update_from_retry_after(after);
+        }
+        let limited = || {
+            [
+                RateLimitingCategory::Any,
+                RateLimitingCategory::Error,
+                RateLimitingCategory::Session,
+                RateLimitingCategory::Transaction,
+                RateLimitingCategory::Attachment,
+                RateLimitingCategory::LogItem,
+                RateLimitingCategory::TraceMetric,
+            ]
+            .into_iter()
+            .any(|c| limits.is_disabled(c).is_some())
+        };
+        if status == 429 && !limited() {
+            limits.update_from_429();
+        }
+    }
+
+    /// A network error or an unavailable Sentry: closes the gate for the next pause.
+    fn failed(&self) {
+        let failures = self
+            .failures
+            .fetch_add(1, Ordering::Relaxed)
+            .saturating_add(1);
+        let pause = self.backoff.pause(failures);
+        if !pause.is_zero() {
+            self.gate.close_for(pause);
+            if self.debug {
+                eprintln!(
+                    "[insights] not sending to Sentry for {pause:?} \
+                     (failure {failures} in a row); envelopes meanwhile are dropped"
+                );
+            }
+        }
+    }
+}
+
+/// A gzip member's header: deflate, no name, no time, unknown OS.
+const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+
+/// `body` gzip-compressed at the fastest level: a transaction shrinks to about two fifths.
+/// Each thread keeps one deflate state and resets it between envelopes: building a fresh one
+/// (about 300 KiB, zeroed) cost six times the compression itself (88 against 15 µs for a
+/// 2 KiB transaction, measured).
+fn gzip(body: &[u8]) -> Option<Vec<u8>> {
+    thread_local! {
+        static DEFLATE: RefCell<Option<Compress>> = const { RefCell::new(None) };
+    }
+    DEFLATE.with(|cell| {
+        let mut slot = cell.try_borrow_mut().ok()?;
+        let deflate = slot.get_or_insert_with(|| Compress::new(Compression::fast(), false));
+        deflate.reset();
+        let mut out = Vec::with_capacity(body.len() / 2 + 64);
+        out.extend_from_slice(&GZIP_HEADER);
+        // Each round fills the spare capacity; deflate grows a stored block by a few bytes at
+        // most, so a handful of rounds always finishes.
+        for _ in 0..32 {
+            let consumed = usize::try_from(deflate.total_in()).ok()?;
+            let input = body.get(consumed..)?;
+            match deflate.compress_vec(input, &mut out, FlushCompress::Finish) {
+                Ok(Status::StreamEnd) => {
+                    let mut crc = Crc::new();
+                    crc.update(body);
+                    out.extend_from_slice(&crc.sum().to_le_bytes());
+                    // ISIZE: the length modulo 2^32, as the format says.
+                    out.extend_from_slice(&(body.len() as u32).to_le_bytes());
+                    return Some(out);
+                }
+                Ok(_) => out.reserve(out.capacity().max(256)),
+                Err(_) => return None,
+            }
+        }
+        None
+    })
 }
 
 fn category(item: &EnvelopeItem) -> RateLimitingCategory {
@@ -656,6 +979,53 @@ mod tests {
         assert!(
             !gate.is_closed(),
             "a pause that has passed leaves the gate open"
+        );
+    }
+
+    #[test]
+    fn gzip_round_trips() {
+        let body = b"{\"event_id\":\"0\"}\n".repeat(100);
+        let compressed = gzip(&body).expect("compressed");
+        assert!(compressed.len() < body.len() / 4, "{}", compressed.len());
+        let mut decoded = Vec::new();
+        std::io::Read::read_to_end(
+            &mut flate2::read::GzDecoder::new(&compressed[..]),
+            &mut decoded,
+        )
+        .expect("decoded");
+        assert_eq!(decoded, body);
+    }
+
+    #[test]
+    fn gzip_round_trips_what_does_not_compress_and_reuses_its_state() {
+        // Bytes from a xorshift: incompressible, so the output outgrows its first capacity.
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let body: Vec<u8> = (0..100_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x.to_le_bytes()[0]
+            })
+            .collect();
+        for body in [&body[..], b"", &body[..10]] {
+            let compressed = gzip(body).expect("compressed");
+            let mut decoded = Vec::new();
+            std::io::Read::read_to_end(
+                &mut flate2::read::GzDecoder::new(&compressed[..]),
+                &mut decoded,
+            )
+            .expect("a valid gzip member");
+            assert_eq!(decoded, body);
+        }
+    }
+
+    #[test]
+    fn senders_are_clamped() {
+        assert_eq!(HttpTransportFactory::new().senders(0).senders, 1);
+        assert_eq!(
+            HttpTransportFactory::new().senders(1000).senders,
+            MAX_SENDERS
         );
     }
 }

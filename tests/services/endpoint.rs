@@ -2,9 +2,11 @@
 //!
 //! The examples run with `SENTRY_DSN=http://public@127.0.0.1:<port>/1`, so `sentry`'s ureq
 //! transport POSTs each envelope to `/api/1/envelope/` here. `sentry` 0.49 sends the envelope
-//! uncompressed (`Envelope::to_writer` into the body, no `Content-Encoding`); a compressed
-//! body would be recorded as a failure, so a change in the transport shows up as a failing test
-//! rather than as missing transactions.
+//! uncompressed (`Envelope::to_writer` into the body, no `Content-Encoding`); the runtime's
+//! transport gzips it (`Content-Encoding: gzip`), which is decoded here and noted in
+//! [`Received::gzip`]. Any other encoding, or a gzip body that does not decode, is recorded as a
+//! failure, so a change in a transport shows up as a failing test rather than as missing
+//! transactions.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -22,6 +24,12 @@ pub struct Received {
     pub header: Value,
     /// Each item: its header and its payload, parsed as JSON.
     pub items: Vec<(Value, Value)>,
+    /// Whether it came `Content-Encoding: gzip`.
+    #[allow(dead_code, reason = "read by tests/transport.rs, not by every suite")]
+    pub gzip: bool,
+    /// The body's size on the wire, in bytes (compressed when `gzip`).
+    #[allow(dead_code, reason = "read by tests/transport.rs, not by every suite")]
+    pub wire_bytes: usize,
 }
 
 impl Received {
@@ -147,11 +155,14 @@ fn serve(stream: TcpStream, inbox: &(Mutex<Inbox>, Condvar)) {
             if !auth.contains("sentry_key=public") {
                 return Err(format!("X-Sentry-Auth without the DSN's key: {auth:?}"));
             }
-            if let Some(encoding) = request.header("content-encoding") {
-                return Err(format!("unexpected Content-Encoding {encoding:?}"));
-            }
-            let (header, items) = decode_envelope(&request.body)?;
-            Ok(Received { header, items })
+            let body = request.decoded_body()?;
+            let (header, items) = decode_envelope(&body)?;
+            Ok(Received {
+                header,
+                items,
+                gzip: request.header("content-encoding").is_some(),
+                wire_bytes: request.body.len(),
+            })
         });
         {
             let (lock, arrived) = inbox;
@@ -224,6 +235,24 @@ impl Request {
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as sent before its `Content-Encoding`: gzip is decoded (at most 16 MiB), any
+    /// other encoding is an error.
+    pub fn decoded_body(&self) -> Result<Vec<u8>, String> {
+        match self.header("content-encoding") {
+            None => Ok(self.body.clone()),
+            Some(encoding) if encoding.eq_ignore_ascii_case("gzip") => {
+                use std::io::Read as _;
+                let mut decoded = Vec::new();
+                flate2::read::GzDecoder::new(&self.body[..])
+                    .take(16 << 20)
+                    .read_to_end(&mut decoded)
+                    .map_err(|e| format!("a gzip body that does not decode: {e}"))?;
+                Ok(decoded)
+            }
+            Some(encoding) => Err(format!("unexpected Content-Encoding {encoding:?}")),
+        }
     }
 }
 

@@ -20,11 +20,19 @@
 //! | `off-hang` | `enable` off | as `hang` (informative: with `hang`, the crate's cost when the transport sends nothing) |
 //! | `slow` | `enable` on | `SENTRY_DSN` → a sink answering in 20 ms, like a Sentry across a network, rate 1.0 (informative) |
 //! | `bare` | `enable` off | no DSN, rate 0: only `sentry-tower`'s unsampled transactions (informative) |
+//! | `500`, `413` | `enable` on | a sink answering `500` / `413` to every envelope holding a transaction (accounting) |
+//! | `429-retry`, `429-limits` | `enable` on | a sink answering one envelope in ten `429` with `Retry-After: 1` / `X-Sentry-Rate-Limits: 1:transaction:organization` (accounting) |
 //!
-//! The sink, in this process, answers every envelope `200 {}` at once and counts envelopes and
-//! `cache.get` spans (none from `off`: the check that the two binaries differ). `sentry`'s
-//! transport is one thread sending one envelope at a time from a queue of 30, dropping what does
-//! not fit: the faster the sink, the more envelopes the service serializes and sends.
+//! (rate: `LOAD_SAMPLE_RATE`, 1.0 unless set.) The sinks, in this process, decode each envelope
+//! (gzip included) and count what it holds: transactions and `cache.get` spans (none from
+//! `off`: the check that the two binaries differ), bytes on the wire and decoded, and the client
+//! reports' discarded transactions by reason. A sink takes what it answers `2xx`; what it
+//! answers `429` is Sentry's own outcome (counted apart); envelopes holding only a client
+//! report are always answered `200` (Sentry never rate limits them). At the end of a `hang` or
+//! `refused` window Sentry comes back (the hanging port answers new connections, the closed one
+//! listens) for the shutdown's last client report. The accounting table checks, per window:
+//! produced (every response the service gave, one transaction each) = sampled out (the client
+//! reports' `sample_rate`) + delivered + refused `429` + reported by reason + unaccounted.
 //!
 //! Each scenario: start the service and wait for `listening on`; read every item once (fills
 //! the cache); drive the load for the warm-up, then for the measured window, with `LOAD_CONNS`
@@ -67,12 +75,14 @@
 //! | `LOAD_SOAK_SCENARIOS` | which scenarios soak | `on,hang,refused` |
 //! | `LOAD_RSS_SLOPE_MIB_MIN` | the soak's bound on RSS growth, MiB a minute | 0.5 |
 //! | `LOAD_SCRAPE_SECS` | `GET /metrics` this often, as Prometheus would; 0: never | 0 |
+//! | `LOAD_SAMPLE_RATE` | `SENTRY_TRACES_SAMPLE_RATE` of every scenario but `bare` | 1.0 |
 //! | `DATABASE_URL`, `REDIS_URL`, `AMQP_URL` | the services, as for the example | its defaults |
 //!
 //! The service runs on the schema `insights_load` (dropped and created at the start, dropped at
 //! the end), the queue `insights-load-jobs` (deleted at the end) and cache keys
 //! `insights-load:<pid>:` (they expire), so it does not disturb other users of the services.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -110,6 +120,14 @@ enum Scenario {
     OffHang,
     Slow,
     Bare,
+    /// The sink answers `500` to every envelope holding a transaction.
+    E500,
+    /// The sink answers `413` to every envelope holding a transaction.
+    E413,
+    /// The sink answers `429` with `Retry-After: 1` to one envelope in ten.
+    Retry429,
+    /// The sink answers `429` with `X-Sentry-Rate-Limits: 1:transaction` to one envelope in ten.
+    Limits429,
 }
 
 impl Scenario {
@@ -122,8 +140,13 @@ impl Scenario {
             "off-hang" => Scenario::OffHang,
             "slow" => Scenario::Slow,
             "bare" => Scenario::Bare,
+            "500" => Scenario::E500,
+            "413" => Scenario::E413,
+            "429-retry" => Scenario::Retry429,
+            "429-limits" => Scenario::Limits429,
             other => {
-                let expected = "off, on, hang, refused, off-hang, slow, bare";
+                let expected =
+                    "off, on, hang, refused, off-hang, slow, bare, 500, 413, 429-retry, 429-limits";
                 return Err(format!("LOAD_SCENARIOS: {other:?}? expected {expected}").into());
             }
         })
@@ -138,6 +161,10 @@ impl Scenario {
             Scenario::OffHang => "off-hang",
             Scenario::Slow => "slow",
             Scenario::Bare => "bare",
+            Scenario::E500 => "500",
+            Scenario::E413 => "413",
+            Scenario::Retry429 => "429-retry",
+            Scenario::Limits429 => "429-limits",
         }
     }
 
@@ -150,13 +177,28 @@ impl Scenario {
             Scenario::OffHang => "`enable` off, DSN never answers, rate 1.0 (informative)",
             Scenario::Slow => "`enable` on, DSN → sink answering in 20 ms, rate 1.0 (informative)",
             Scenario::Bare => "`enable` off, rate 0, no DSN (informative)",
+            Scenario::E500 => "`enable` on, sink answers transactions `500` (accounting)",
+            Scenario::E413 => "`enable` on, sink answers transactions `413` (accounting)",
+            Scenario::Retry429 => {
+                "`enable` on, sink answers 1 in 10 `429` + `Retry-After: 1` (accounting)"
+            }
+            Scenario::Limits429 => {
+                "`enable` on, sink answers 1 in 10 `429` + `X-Sentry-Rate-Limits` (accounting)"
+            }
         }
     }
 
     fn instrumented(self) -> bool {
         matches!(
             self,
-            Scenario::On | Scenario::Hang | Scenario::Refused | Scenario::Slow
+            Scenario::On
+                | Scenario::Hang
+                | Scenario::Refused
+                | Scenario::Slow
+                | Scenario::E500
+                | Scenario::E413
+                | Scenario::Retry429
+                | Scenario::Limits429
         )
     }
 
@@ -183,6 +225,8 @@ struct Config {
     rss_slope_mib_min: f64,
     scrape_secs: f64,
     retry_noisy: usize,
+    /// `SENTRY_TRACES_SAMPLE_RATE` of every scenario but `bare`.
+    sample_rate: f64,
     database_url: String,
     redis_url: String,
     amqp_url: String,
@@ -243,6 +287,7 @@ impl Config {
             rss_slope_mib_min: env_num("LOAD_RSS_SLOPE_MIB_MIN", 0.5)?,
             scrape_secs: env_num("LOAD_SCRAPE_SECS", 0.0)?,
             retry_noisy: env_num("LOAD_RETRY_NOISY", 1)?,
+            sample_rate: env_num("LOAD_SAMPLE_RATE", 1.0)?,
             database_url: env_or("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test"),
             redis_url: env_or("REDIS_URL", "redis://127.0.0.1:6379/"),
             amqp_url: env_or("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
@@ -270,34 +315,81 @@ impl Config {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The Sentry endpoints: a sink that answers at once, a port that never answers, a closed port.
+// The Sentry endpoints: sinks that answer (at once, in 20 ms, with errors or rate limits), a
+// port that never answers, a closed port.
+
+/// How a sink answers envelopes that hold a transaction. Envelopes holding only a client report
+/// are always answered `200`: Sentry never rate limits client reports, and a sink that refused
+/// them would leave nothing to count the losses with.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum SinkAnswer {
+    Ok,
+    Status(u16),
+    /// One envelope in ten `429` with `Retry-After: 1`.
+    Retry429,
+    /// One envelope in ten `429` with `X-Sentry-Rate-Limits: 1:transaction:organization`.
+    Limits429,
+}
 
 #[derive(Default)]
 struct SinkStats {
     envelopes: AtomicU64,
+    /// Bytes on the wire (compressed when gzipped).
     bytes: AtomicU64,
+    /// Bytes once decoded.
+    decoded_bytes: AtomicU64,
+    /// Envelopes holding a transaction, and their bytes on the wire and decoded.
+    tx_envelopes: AtomicU64,
+    tx_bytes: AtomicU64,
+    tx_decoded_bytes: AtomicU64,
+    gzipped: AtomicU64,
     cache_spans: AtomicU64,
+    /// Transactions in envelopes answered `2xx`: delivered.
+    transactions: AtomicU64,
+    /// Transactions in envelopes answered `429`: Sentry's own outcome, not the SDK's to report.
+    limited: AtomicU64,
+    /// The client reports of envelopes answered `2xx`: (category, reason) → quantity.
+    reported: std::sync::Mutex<BTreeMap<(String, String), u64>>,
     hang_connections: AtomicU64,
     hang_bytes: AtomicU64,
+    /// Set at the end of a `hang` window: new connections to the hanging port are answered.
+    hang_answers: AtomicBool,
 }
 
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Default)]
 struct SinkSnapshot {
     envelopes: u64,
     bytes: u64,
+    decoded_bytes: u64,
+    tx_envelopes: u64,
+    tx_bytes: u64,
+    tx_decoded_bytes: u64,
+    gzipped: u64,
     cache_spans: u64,
+    transactions: u64,
+    limited: u64,
+    reported: BTreeMap<(String, String), u64>,
     hang_connections: u64,
     hang_bytes: u64,
 }
 
 impl SinkStats {
     fn snapshot(&self) -> SinkSnapshot {
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         SinkSnapshot {
-            envelopes: self.envelopes.load(Ordering::Relaxed),
-            bytes: self.bytes.load(Ordering::Relaxed),
-            cache_spans: self.cache_spans.load(Ordering::Relaxed),
-            hang_connections: self.hang_connections.load(Ordering::Relaxed),
-            hang_bytes: self.hang_bytes.load(Ordering::Relaxed),
+            envelopes: load(&self.envelopes),
+            bytes: load(&self.bytes),
+            decoded_bytes: load(&self.decoded_bytes),
+            tx_envelopes: load(&self.tx_envelopes),
+            tx_bytes: load(&self.tx_bytes),
+            tx_decoded_bytes: load(&self.tx_decoded_bytes),
+            gzipped: load(&self.gzipped),
+            cache_spans: load(&self.cache_spans),
+            transactions: load(&self.transactions),
+            limited: load(&self.limited),
+            reported: self.reported.lock().map(|r| r.clone()).unwrap_or_default(),
+            hang_connections: load(&self.hang_connections),
+            hang_bytes: load(&self.hang_bytes),
         }
     }
 }
@@ -305,19 +397,48 @@ impl SinkStats {
 impl std::ops::Sub for SinkSnapshot {
     type Output = SinkSnapshot;
     fn sub(self, earlier: SinkSnapshot) -> SinkSnapshot {
+        let mut reported = self.reported;
+        for (key, before) in earlier.reported {
+            if let Some(now) = reported.get_mut(&key) {
+                *now -= before;
+            }
+        }
+        reported.retain(|_, q| *q > 0);
         SinkSnapshot {
             envelopes: self.envelopes - earlier.envelopes,
             bytes: self.bytes - earlier.bytes,
+            decoded_bytes: self.decoded_bytes - earlier.decoded_bytes,
+            tx_envelopes: self.tx_envelopes - earlier.tx_envelopes,
+            tx_bytes: self.tx_bytes - earlier.tx_bytes,
+            tx_decoded_bytes: self.tx_decoded_bytes - earlier.tx_decoded_bytes,
+            gzipped: self.gzipped - earlier.gzipped,
             cache_spans: self.cache_spans - earlier.cache_spans,
+            transactions: self.transactions - earlier.transactions,
+            limited: self.limited - earlier.limited,
+            reported,
             hang_connections: self.hang_connections - earlier.hang_connections,
             hang_bytes: self.hang_bytes - earlier.hang_bytes,
         }
     }
 }
 
+impl SinkSnapshot {
+    /// Transactions the client reports announced lost for `reason`.
+    fn lost(&self, reason: &str) -> u64 {
+        self.reported
+            .get(&("transaction".to_owned(), reason.to_owned()))
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
 struct Endpoints {
     sink: SocketAddr,
     slow_sink: SocketAddr,
+    e500: SocketAddr,
+    e413: SocketAddr,
+    retry429: SocketAddr,
+    limits429: SocketAddr,
     hang: SocketAddr,
     refused: SocketAddr,
     stats: Arc<SinkStats>,
@@ -326,18 +447,29 @@ struct Endpoints {
 async fn start_endpoints() -> Result<Endpoints, Error> {
     let stats = Arc::new(SinkStats::default());
 
-    let sink_addr = start_sink(stats.clone(), Duration::ZERO).await?;
+    let sink_addr = start_sink(stats.clone(), Duration::ZERO, SinkAnswer::Ok).await?;
     // A Sentry across a network: each answer takes 20 ms.
-    let slow_sink = start_sink(stats.clone(), Duration::from_millis(20)).await?;
+    let slow_sink = start_sink(stats.clone(), Duration::from_millis(20), SinkAnswer::Ok).await?;
+    let e500 = start_sink(stats.clone(), Duration::ZERO, SinkAnswer::Status(500)).await?;
+    let e413 = start_sink(stats.clone(), Duration::ZERO, SinkAnswer::Status(413)).await?;
+    let retry429 = start_sink(stats.clone(), Duration::ZERO, SinkAnswer::Retry429).await?;
+    let limits429 = start_sink(stats.clone(), Duration::ZERO, SinkAnswer::Limits429).await?;
 
-    // Accepts, reads whatever comes, never writes: a request waits for its answer forever.
+    // Accepts, reads whatever comes, never writes: a request waits for its answer forever. At
+    // the end of a window (`hang_answers`), new connections are answered as by the sink.
     let hang = TcpListener::bind("127.0.0.1:0").await?;
     let hang_addr = hang.local_addr()?;
     let hang_stats = stats.clone();
     tokio::spawn(async move {
         while let Ok((mut stream, _)) = hang.accept().await {
-            hang_stats.hang_connections.fetch_add(1, Ordering::Relaxed);
             let stats = hang_stats.clone();
+            if stats.hang_answers.load(Ordering::Relaxed) {
+                tokio::spawn(async move {
+                    let _ = serve_sink(stream, &stats, Duration::ZERO, SinkAnswer::Ok).await;
+                });
+                continue;
+            }
+            stats.hang_connections.fetch_add(1, Ordering::Relaxed);
             tokio::spawn(async move {
                 let mut buf = vec![0u8; 16 * 1024];
                 while let Ok(n) = stream.read(&mut buf).await {
@@ -350,59 +482,138 @@ async fn start_endpoints() -> Result<Endpoints, Error> {
         }
     });
 
-    // Bound and released at once: nothing listens there (connections are refused).
+    // Bound and released at once: nothing listens there (connections are refused) until the
+    // end of a `refused` window.
     let refused = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
 
     Ok(Endpoints {
         sink: sink_addr,
         slow_sink,
+        e500,
+        e413,
+        retry429,
+        limits429,
         hang: hang_addr,
         refused,
         stats,
     })
 }
 
-/// A sink on a port of its own, answering each envelope after `delay`.
-async fn start_sink(stats: Arc<SinkStats>, delay: Duration) -> Result<SocketAddr, Error> {
+/// A sink on a port of its own, answering each envelope as told after `delay`.
+async fn start_sink(
+    stats: Arc<SinkStats>,
+    delay: Duration,
+    answer: SinkAnswer,
+) -> Result<SocketAddr, Error> {
     let sink = TcpListener::bind("127.0.0.1:0").await?;
     let addr = sink.local_addr()?;
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = sink.accept().await {
-            let stats = stats.clone();
-            tokio::spawn(async move {
-                if let Err(e) = serve_sink(stream, &stats, delay).await {
-                    eprintln!("sink: {e}");
-                }
-            });
-        }
-    });
+    tokio::spawn(accept_sink(sink, stats, delay, answer));
     Ok(addr)
 }
 
-/// Answers every request on `stream` `200 {}` after `delay`, counting envelopes and their
-/// `cache.get` spans.
+async fn accept_sink(
+    sink: TcpListener,
+    stats: Arc<SinkStats>,
+    delay: Duration,
+    answer: SinkAnswer,
+) {
+    while let Ok((stream, _)) = sink.accept().await {
+        let stats = stats.clone();
+        tokio::spawn(async move {
+            if let Err(e) = serve_sink(stream, &stats, delay, answer).await {
+                eprintln!("sink: {e}");
+            }
+        });
+    }
+}
+
+/// What one envelope holds, as far as the accounting goes.
+#[derive(Default)]
+struct Contents {
+    transactions: u64,
+    cache_spans: u64,
+    /// Items other than client reports.
+    others: u64,
+    reports: Vec<(String, String, u64)>,
+}
+
+/// Reads an envelope: its header line, then items (a header line with an optional `length`,
+/// and a payload).
+fn contents(body: &[u8]) -> Result<Contents, Error> {
+    let line_end = |from: usize| {
+        body[from..]
+            .iter()
+            .position(|b| *b == b'\n')
+            .map_or(body.len(), |n| from + n)
+    };
+    let mut found = Contents::default();
+    let mut at = line_end(0) + 1;
+    while at < body.len() {
+        let end = line_end(at);
+        if end == at {
+            at += 1;
+            continue;
+        }
+        let header: serde_json::Value = serde_json::from_slice(&body[at..end])?;
+        at = end + 1;
+        let payload_end = match header["length"].as_u64() {
+            Some(length) => at + usize::try_from(length)?,
+            None => line_end(at),
+        };
+        let payload = body.get(at..payload_end).ok_or("an item cut short")?;
+        match header["type"].as_str() {
+            Some("transaction") => {
+                found.transactions += 1;
+                found.others += 1;
+                found.cache_spans += count(payload, b"\"op\":\"cache.get\"");
+            }
+            Some("client_report") => {
+                let report: serde_json::Value = serde_json::from_slice(payload)?;
+                for entry in report["discarded_events"].as_array().into_iter().flatten() {
+                    found.reports.push((
+                        entry["category"].as_str().unwrap_or("?").to_owned(),
+                        entry["reason"].as_str().unwrap_or("?").to_owned(),
+                        entry["quantity"].as_u64().unwrap_or(0),
+                    ));
+                }
+            }
+            _ => found.others += 1,
+        }
+        at = payload_end + 1;
+    }
+    Ok(found)
+}
+
+/// Answers every request on `stream` after `delay`, as `answer` says, counting what it takes.
 async fn serve_sink(
     mut stream: TcpStream,
     stats: &SinkStats,
     delay: Duration,
+    answer: SinkAnswer,
 ) -> Result<(), Error> {
     stream.set_nodelay(true)?;
     let mut buf: Vec<u8> = Vec::with_capacity(8 * 1024);
     loop {
         // Headers.
-        let (head_len, body_len) = loop {
+        let (head_len, body_len, gzip) = loop {
             let mut headers = [httparse::EMPTY_HEADER; 32];
             let mut request = httparse::Request::new(&mut headers);
             if let httparse::Status::Complete(head_len) = request.parse(&buf)? {
                 let mut length = None;
+                let mut gzip = false;
                 for h in request.headers.iter() {
                     if h.name.eq_ignore_ascii_case("content-length") {
                         length = std::str::from_utf8(h.value)?.trim().parse::<usize>().ok();
+                    } else if h.name.eq_ignore_ascii_case("content-encoding") {
+                        if !h.value.eq_ignore_ascii_case(b"gzip") {
+                            return Err("a Content-Encoding other than gzip".into());
+                        }
+                        gzip = true;
                     } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
                         return Err("chunked request bodies are not supported by the sink".into());
                     }
                 }
-                break (head_len, length.unwrap_or(0));
+                break (head_len, length.unwrap_or(0), gzip);
             }
             if read_more(&mut stream, &mut buf).await? == 0 {
                 return Ok(());
@@ -413,21 +624,74 @@ async fn serve_sink(
                 return Ok(());
             }
         }
-        let body = &buf[head_len..head_len + body_len];
-        stats.envelopes.fetch_add(1, Ordering::Relaxed);
+        let wire = &buf[head_len..head_len + body_len];
+        let decoded = if gzip {
+            let mut out = Vec::with_capacity(body_len * 5);
+            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(wire), &mut out)?;
+            out
+        } else {
+            wire.to_vec()
+        };
+        buf.drain(..head_len + body_len);
+        let found = contents(&decoded)?;
+        let n = stats.envelopes.fetch_add(1, Ordering::Relaxed);
         stats.bytes.fetch_add(body_len as u64, Ordering::Relaxed);
         stats
+            .decoded_bytes
+            .fetch_add(decoded.len() as u64, Ordering::Relaxed);
+        stats.gzipped.fetch_add(u64::from(gzip), Ordering::Relaxed);
+        if found.transactions > 0 {
+            stats.tx_envelopes.fetch_add(1, Ordering::Relaxed);
+            stats.tx_bytes.fetch_add(body_len as u64, Ordering::Relaxed);
+            stats
+                .tx_decoded_bytes
+                .fetch_add(decoded.len() as u64, Ordering::Relaxed);
+        }
+        stats
             .cache_spans
-            .fetch_add(count(body, b"\"op\":\"cache.get\""), Ordering::Relaxed);
-        buf.drain(..head_len + body_len);
+            .fetch_add(found.cache_spans, Ordering::Relaxed);
+        let refusal: Option<&[u8]> = match answer {
+            _ if found.others == 0 => None,
+            SinkAnswer::Ok => None,
+            SinkAnswer::Status(500) => {
+                Some(b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\n\r\n")
+            }
+            SinkAnswer::Status(_) => {
+                Some(b"HTTP/1.1 413 Content Too Large\r\ncontent-length: 0\r\n\r\n")
+            }
+            SinkAnswer::Retry429 if n % 10 == 0 => Some(
+                b"HTTP/1.1 429 Too Many Requests\r\nretry-after: 1\r\ncontent-length: 0\r\n\r\n",
+            ),
+            SinkAnswer::Limits429 if n % 10 == 0 => Some(
+                b"HTTP/1.1 429 Too Many Requests\r\nx-sentry-rate-limits: 1:transaction:organization\r\ncontent-length: 0\r\n\r\n",
+            ),
+            SinkAnswer::Retry429 | SinkAnswer::Limits429 => None,
+        };
+        match refusal {
+            None => {
+                stats
+                    .transactions
+                    .fetch_add(found.transactions, Ordering::Relaxed);
+                if let Ok(mut reported) = stats.reported.lock() {
+                    for (category, reason, quantity) in found.reports {
+                        *reported.entry((category, reason)).or_default() += quantity;
+                    }
+                }
+            }
+            Some(status) if status.starts_with(b"HTTP/1.1 429") => {
+                stats
+                    .limited
+                    .fetch_add(found.transactions, Ordering::Relaxed);
+            }
+            Some(_) => {}
+        }
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
-        stream
-            .write_all(
-                b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}",
-            )
-            .await?;
+        let response: &[u8] = refusal.unwrap_or(
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}",
+        );
+        stream.write_all(response).await?;
     }
 }
 
@@ -461,6 +725,7 @@ fn service_env(
     prefix: &str,
 ) -> Vec<(&'static str, String)> {
     let dsn = |addr: SocketAddr| format!("http://insightsload@{addr}/1");
+    let rate = config.sample_rate.to_string();
     let mut env = vec![
         ("BIND_ADDR", "127.0.0.1:0".to_owned()),
         ("DATABASE_URL", config.service_database_url()),
@@ -470,26 +735,23 @@ fn service_env(
         ("CACHE_KEY_PREFIX", prefix.to_owned()),
         ("SENTRY_ENVIRONMENT", "loadtest".to_owned()),
     ];
-    match scenario {
-        Scenario::Off | Scenario::On => {
-            env.push(("SENTRY_DSN", dsn(endpoints.sink)));
-            env.push(("SENTRY_TRACES_SAMPLE_RATE", "1.0".to_owned()));
+    let target = match scenario {
+        Scenario::Off | Scenario::On => Some(endpoints.sink),
+        Scenario::Slow => Some(endpoints.slow_sink),
+        Scenario::Hang | Scenario::OffHang => Some(endpoints.hang),
+        Scenario::Refused => Some(endpoints.refused),
+        Scenario::E500 => Some(endpoints.e500),
+        Scenario::E413 => Some(endpoints.e413),
+        Scenario::Retry429 => Some(endpoints.retry429),
+        Scenario::Limits429 => Some(endpoints.limits429),
+        Scenario::Bare => None,
+    };
+    match target {
+        Some(addr) => {
+            env.push(("SENTRY_DSN", dsn(addr)));
+            env.push(("SENTRY_TRACES_SAMPLE_RATE", rate));
         }
-        Scenario::Slow => {
-            env.push(("SENTRY_DSN", dsn(endpoints.slow_sink)));
-            env.push(("SENTRY_TRACES_SAMPLE_RATE", "1.0".to_owned()));
-        }
-        Scenario::Hang | Scenario::OffHang => {
-            env.push(("SENTRY_DSN", dsn(endpoints.hang)));
-            env.push(("SENTRY_TRACES_SAMPLE_RATE", "1.0".to_owned()));
-        }
-        Scenario::Refused => {
-            env.push(("SENTRY_DSN", dsn(endpoints.refused)));
-            env.push(("SENTRY_TRACES_SAMPLE_RATE", "1.0".to_owned()));
-        }
-        Scenario::Bare => {
-            env.push(("SENTRY_TRACES_SAMPLE_RATE", "0".to_owned()));
-        }
+        None => env.push(("SENTRY_TRACES_SAMPLE_RATE", "0".to_owned())),
     }
     env
 }
@@ -761,6 +1023,8 @@ struct LoadCounters {
     errors: AtomicU64,
     /// 2xx responses over the process's life, warm-up included: one transaction each.
     served: AtomicU64,
+    /// Responses of any status over the process's life: one transaction each.
+    answered: AtomicU64,
 }
 
 struct Xorshift(u64);
@@ -824,6 +1088,7 @@ async fn connection(
         let measuring = counters.measuring.load(Ordering::Relaxed);
         match outcome {
             Ok(Ok((status, keep_alive, _))) => {
+                counters.answered.fetch_add(1, Ordering::Relaxed);
                 if (200..300).contains(&status) {
                     counters.served.fetch_add(1, Ordering::Relaxed);
                 }
@@ -861,8 +1126,10 @@ struct Measurement {
     errors: u64,
     p50_ms: f64,
     p99_ms: f64,
-    /// 2xx responses over the process's life (one transaction each).
-    served: u64,
+    /// Responses of any status over the process's life (one transaction each).
+    answered: u64,
+    /// Requests that got no response (timed out, connection lost), over the window.
+    lost_requests: u64,
     cpu_us_per_req: f64,
     /// Cores' worth of CPU: the driver and its sink.
     driver_cpu_share: f64,
@@ -960,10 +1227,36 @@ async fn run_scenario(
     let sink_before = shared.endpoints.stats.snapshot();
     let mut service = start_service(binary, &env).await?;
     let result = drive(config, shared, &service, secs).await;
+    // Sentry comes back for the shutdown's last client report: the hanging port answers new
+    // connections, the closed one listens.
+    shared
+        .endpoints
+        .stats
+        .hang_answers
+        .store(true, Ordering::Relaxed);
+    let back = if scenario == Scenario::Refused {
+        let listener = TcpListener::bind(shared.endpoints.refused).await?;
+        Some(tokio::spawn(accept_sink(
+            listener,
+            shared.endpoints.stats.clone(),
+            Duration::ZERO,
+            SinkAnswer::Ok,
+        )))
+    } else {
+        None
+    };
     let (shutdown, killed) = stop_service(&mut service).await?;
     // Whatever the service flushed on its way out has arrived by now.
     tokio::time::sleep(Duration::from_millis(50)).await;
     let sink = shared.endpoints.stats.snapshot() - sink_before;
+    shared
+        .endpoints
+        .stats
+        .hang_answers
+        .store(false, Ordering::Relaxed);
+    if let Some(back) = back {
+        back.abort();
+    }
     let mut m = result?;
     m.scenario = scenario;
     m.round = round;
@@ -1090,7 +1383,8 @@ async fn drive(
         errors: counters.errors.load(Ordering::Relaxed),
         p50_ms: quantile(0.5),
         p99_ms: quantile(0.99),
-        served: counters.served.load(Ordering::Relaxed) + shared.ids.len() as u64,
+        answered: counters.answered.load(Ordering::Relaxed) + shared.ids.len() as u64,
+        lost_requests: counters.errors.load(Ordering::Relaxed),
         cpu_us_per_req: if ok == 0 {
             f64::NAN
         } else {
@@ -1190,11 +1484,17 @@ fn print_round_table(results: &[Measurement]) {
                 m.sink.hang_bytes / 1024
             ),
             Scenario::Refused | Scenario::Bare => "—".to_owned(),
-            Scenario::Off | Scenario::On | Scenario::Slow => format!(
+            Scenario::Off
+            | Scenario::On
+            | Scenario::Slow
+            | Scenario::E500
+            | Scenario::E413
+            | Scenario::Retry429
+            | Scenario::Limits429 => format!(
                 "{} of {} ({:.0} %), {} cache spans",
-                m.sink.envelopes,
-                m.served,
-                100.0 * m.sink.envelopes as f64 / m.served.max(1) as f64,
+                m.sink.transactions,
+                m.answered,
+                100.0 * m.sink.transactions as f64 / m.answered.max(1) as f64,
                 m.sink.cache_spans
             ),
         };
@@ -1233,6 +1533,67 @@ fn print_round_table(results: &[Measurement]) {
                 m.not_ok, m.errors
             );
         }
+    }
+}
+
+/// The reasons a client report gives for a lost transaction, as columns.
+const REASONS: [&str; 5] = [
+    "queue_overflow",
+    "network_error",
+    "ratelimit_backoff",
+    "send_error",
+    "internal_sdk_error",
+];
+
+/// Per window: produced = delivered + refused by the sink (`429`, Sentry's own outcome) +
+/// reported, from what the sink received.
+fn print_accounting(config: &Config, results: &[Measurement]) {
+    println!(
+        "\nAccounting at sample rate {} (transactions; the sink's counts, client reports included):\n\n\
+         | round | scenario | produced | sampled out (`sample_rate`) | sampled | delivered | delivered % | refused by the sink, `429` | {} | other reasons | unaccounted | wire B/tx (decoded) | gzipped envelopes | lost requests |",
+        config.sample_rate,
+        REASONS.map(|r| format!("`{r}`")).join(" | ")
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for m in results {
+        let s = &m.sink;
+        let sampled_out = s.lost("sample_rate");
+        let sampled = m.answered.saturating_sub(sampled_out);
+        let by_reason: Vec<u64> = REASONS.iter().map(|r| s.lost(r)).collect();
+        let other: u64 = s
+            .reported
+            .iter()
+            .filter(|((c, r), _)| {
+                c == "transaction" && r != "sample_rate" && !REASONS.contains(&r.as_str())
+            })
+            .map(|(_, q)| q)
+            .sum();
+        let accounted = s.transactions + s.limited + by_reason.iter().sum::<u64>() + other;
+        let unaccounted = sampled as i64 - accounted as i64;
+        println!(
+            "| {}{} | {} | {} | {} | {} | {} | {:.2} | {} | {} | {} | {} | {} ({}) | {} of {} | {} |",
+            if m.soak { "soak " } else { "" },
+            m.round,
+            m.scenario.name(),
+            m.answered,
+            sampled_out,
+            sampled,
+            s.transactions,
+            100.0 * s.transactions as f64 / sampled.max(1) as f64,
+            s.limited,
+            by_reason
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(" | "),
+            other,
+            unaccounted,
+            s.tx_bytes / s.tx_envelopes.max(1),
+            s.tx_decoded_bytes / s.tx_envelopes.max(1),
+            s.gzipped,
+            s.envelopes,
+            m.lost_requests,
+        );
     }
 }
 
@@ -1373,6 +1734,7 @@ async fn run(config: Config) -> Result<(), Error> {
         }
     }
     print_round_table(&results);
+    print_accounting(&config, &results);
     let misses = print_summary(&config, &results);
     println!(
         "\n{} in {:.0} s.",
