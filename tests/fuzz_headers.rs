@@ -12,51 +12,19 @@
 //!
 //! `cargo test` runs the same properties over 500 cases.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+#[path = "common/counting.rs"]
+mod counting;
+
 use std::collections::HashMap;
 use std::time::{Instant, SystemTime};
 
-use insights_runtime::queue::{IncomingTrace, MAX_BAGGAGE_ENTRIES, MAX_HEADER_LEN};
+use counting::{allocated_by, Counting, ALLOCATION_BOUND};
+use insights_runtime::queue::{IncomingTrace, MAX_BAGGAGE_ENTRIES};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
-/// Counts bytes allocated on this thread while `COUNTING` is on.
-struct Counting;
-
-thread_local! {
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-    static ALLOCATED: Cell<usize> = const { Cell::new(0) };
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.with(Cell::get) {
-            ALLOCATED.with(|a| a.set(a.get() + layout.size()));
-        }
-        // SAFETY: forwarded as is.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded as is.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
 #[global_allocator]
 static GLOBAL: Counting = Counting;
-
-fn allocated_by<R>(f: impl FnOnce() -> R) -> (R, usize) {
-    ALLOCATED.with(|a| a.set(0));
-    COUNTING.with(|c| c.set(true));
-    let r = f();
-    COUNTING.with(|c| c.set(false));
-    (r, ALLOCATED.with(Cell::get))
-}
-
-/// The most a parse may allocate (as in `queue_headers_prop.rs`): kept values are slices of
-/// values under `MAX_HEADER_LEN`, at most `MAX_BAGGAGE_ENTRIES` baggage entries are kept.
-const ALLOCATION_BOUND: usize = 4 * MAX_HEADER_LEN + MAX_BAGGAGE_ENTRIES * 64;
 
 fn name() -> impl Strategy<Value = String> {
     prop_oneof![

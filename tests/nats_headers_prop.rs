@@ -14,58 +14,23 @@
 #[path = "services/env.rs"]
 mod env;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+#[path = "common/counting.rs"]
+mod counting;
+
 use std::sync::OnceLock;
 
 use async_nats::header::{HeaderName, HeaderValue};
 use async_nats::jetstream;
 use async_nats::HeaderMap;
+use counting::{allocated_by, Counting, ALLOCATION_BOUND};
 use insights_runtime::nats;
 use insights_runtime::queue::{
     Carrier, CarrierMut, IncomingTrace, MAX_BAGGAGE_ENTRIES, MAX_HEADER_LEN,
 };
 use proptest::prelude::*;
 
-/// Counts the bytes allocated on this thread while `COUNTING` is on (per thread: tests run in
-/// parallel).
-struct Counting;
-
-thread_local! {
-    // `const` and without destructors, so that the allocator may use them at any time.
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-    static ALLOCATED: Cell<usize> = const { Cell::new(0) };
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.with(Cell::get) {
-            ALLOCATED.with(|a| a.set(a.get() + layout.size()));
-        }
-        // SAFETY: forwarded as it is.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded as it is.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
 #[global_allocator]
 static GLOBAL: Counting = Counting;
-
-/// What `f` returns, and the bytes it allocated.
-fn allocated_by<R>(f: impl FnOnce() -> R) -> (R, usize) {
-    ALLOCATED.with(|a| a.set(0));
-    COUNTING.with(|c| c.set(true));
-    let r = f();
-    COUNTING.with(|c| c.set(false));
-    (r, ALLOCATED.with(Cell::get))
-}
-
-/// The most reading a trace may allocate: every value kept is a slice of one under
-/// `MAX_HEADER_LEN`, and at most `MAX_BAGGAGE_ENTRIES` baggage entries are kept.
-const ALLOCATION_BOUND: usize = 4 * MAX_HEADER_LEN + MAX_BAGGAGE_ENTRIES * 64;
 
 /// The names the runtime reads, in several cases, and any name NATS accepts.
 fn header_name() -> impl Strategy<Value = String> {

@@ -1,48 +1,17 @@
 //! Property tests: arbitrary, hostile message headers never panic, never allocate without
 //! bound, and valid headers always continue the trace.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+#[path = "common/counting.rs"]
+mod counting;
+
 use std::collections::HashMap;
 
-use insights_runtime::queue::{IncomingTrace, MAX_BAGGAGE_ENTRIES, MAX_HEADER_LEN};
+use counting::{allocated_by, Counting, ALLOCATION_BOUND};
+use insights_runtime::queue::{IncomingTrace, MAX_BAGGAGE_ENTRIES};
 use proptest::prelude::*;
-
-/// Counts bytes allocated on this thread while `COUNTING` is on (per thread: tests run in
-/// parallel).
-struct Counting;
-
-thread_local! {
-    // `const` and without destructors, so the allocator may use them at any time.
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-    static ALLOCATED: Cell<usize> = const { Cell::new(0) };
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.with(Cell::get) {
-            ALLOCATED.with(|a| a.set(a.get() + layout.size()));
-        }
-        // SAFETY: forwarded as is.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded as is.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
-
-/// Bytes allocated by `f`.
-fn allocated_by<R>(f: impl FnOnce() -> R) -> (R, usize) {
-    ALLOCATED.with(|a| a.set(0));
-    COUNTING.with(|c| c.set(true));
-    let r = f();
-    COUNTING.with(|c| c.set(false));
-    (r, ALLOCATED.with(Cell::get))
-}
 
 fn header_name() -> impl Strategy<Value = String> {
     prop_oneof![
@@ -66,10 +35,6 @@ fn header_value() -> impl Strategy<Value = String> {
         (1usize..4).prop_map(|n| "sentry-sampled=true,".repeat(n * 4000)),
     ]
 }
-
-/// The most any parse may allocate: every kept value is a slice of a value under
-/// `MAX_HEADER_LEN`, and at most `MAX_BAGGAGE_ENTRIES` baggage entries are kept.
-const ALLOCATION_BOUND: usize = 4 * MAX_HEADER_LEN + MAX_BAGGAGE_ENTRIES * 64;
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
