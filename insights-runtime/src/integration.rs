@@ -83,6 +83,48 @@ pub(crate) struct Rows {
     pub(crate) affected: Option<u64>,
 }
 
+/// A statement's span while the driver works on it: finished with the call's outcome
+/// ([`finish`](Self::finish)), or `cancelled` when dropped first (a future or stream dropped
+/// before its end). While unwinding, the guard's own drop marks it `internal_error` instead.
+/// Empty (and free) when nothing is recorded.
+#[derive(Default)]
+pub(crate) struct InFlight(Option<SpanGuard>);
+
+impl InFlight {
+    /// `span` in flight; nothing when it is not recording.
+    #[inline]
+    pub(crate) fn new(span: SpanGuard) -> Self {
+        InFlight(span.is_recording().then_some(span))
+    }
+
+    /// The span, while it is recorded and not finished.
+    pub(crate) fn span(&self) -> Option<&SpanGuard> {
+        self.0.as_ref()
+    }
+
+    /// Finishes the span with `outcome` (see [`finish`]).
+    pub(crate) fn finish<T, E>(
+        mut self,
+        outcome: &Result<T, E>,
+        rows: impl FnOnce(&T) -> Rows,
+        code: impl FnOnce(&E) -> Option<std::borrow::Cow<'_, str>>,
+    ) {
+        if let Some(span) = self.0.take() {
+            finish(span, outcome, rows, code);
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Some(span) = self.0.take() {
+            if !std::thread::panicking() {
+                span.set_status(SpanStatus::Cancelled);
+            }
+        }
+    }
+}
+
 /// `db.response.status_code`: the database's own code for an error (PostgreSQL's and MySQL's
 /// SQLSTATE, `42601`), a string in Sentry's registry.
 pub(crate) const STATUS_CODE: &str = "db.response.status_code";
@@ -90,7 +132,7 @@ pub(crate) const STATUS_CODE: &str = "db.response.status_code";
 /// Finishes a statement's span: its rows, and `ok` or `internal_error` from `outcome`, with the
 /// database's code for an error when `code` finds one. The caller hands the driver's own result
 /// on unchanged.
-pub(crate) fn finish<T, E>(
+fn finish<T, E>(
     span: SpanGuard,
     outcome: &Result<T, E>,
     rows: impl FnOnce(&T) -> Rows,

@@ -94,12 +94,11 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures_core::Stream;
-use sentry::protocol::SpanStatus;
 use tokio_postgres::config::Host;
 use tokio_postgres::types::{BorrowToSql, ToSql, Type};
 use tokio_postgres::{Config, Error, Row, SimpleQueryMessage};
 
-use crate::integration::{self, Peer, Rows, RETURNED_ROWS};
+use crate::integration::{InFlight, Peer, Rows, RETURNED_ROWS};
 use crate::span::SpanGuard;
 
 /// `db.system` of every span of this module.
@@ -875,61 +874,47 @@ fn sqlstate(error: &Error) -> Option<Cow<'_, str>> {
     error.code().map(|code| Cow::Borrowed(code.code()))
 }
 
-/// The span of a call in flight: finished with the call's result, or `cancelled` when the
-/// call's future is dropped first.
-struct Pending(Option<SpanGuard>);
+/// The span of a call in flight ([`InFlight`]: finished with the call's result, or
+/// `cancelled` when the call's future is dropped first).
+struct Pending(InFlight);
 
 impl Pending {
     #[inline]
     fn start(peer: &Peer, sql: &str, caller: Caller) -> Self {
-        Pending::recording(peer.start(sql, caller))
+        Pending(InFlight::new(peer.start(sql, caller)))
     }
 
     /// A span whose description is computed only when it is recorded.
     #[inline]
     fn start_with(peer: &Peer, caller: Caller, sql: impl FnOnce() -> Cow<'static, str>) -> Self {
-        Pending::recording(SpanGuard::start_detached(crate::db::OP, "", |data| {
-            peer.query(&sql(), caller).write(data);
-        }))
+        Pending(InFlight::new(SpanGuard::start_detached(
+            crate::db::OP,
+            "",
+            |data| {
+                peer.query(&sql(), caller).write(data);
+            },
+        )))
     }
 
-    #[inline]
-    fn recording(span: SpanGuard) -> Self {
-        Pending(span.is_recording().then_some(span))
-    }
-
-    fn finish<T>(mut self, result: &Result<T, Error>, rows: impl FnOnce(&T) -> Rows) {
-        if let Some(span) = self.0.take() {
-            integration::finish(span, result, rows, sqlstate);
-        }
+    fn finish<T>(self, result: &Result<T, Error>, rows: impl FnOnce(&T) -> Rows) {
+        self.0.finish(result, rows, sqlstate);
     }
 
     /// Hands the span on to the rows' stream, or finishes it with the call's error.
     fn into_stream(
-        mut self,
+        self,
         result: Result<tokio_postgres::RowStream, Error>,
     ) -> Result<RowStream, Error> {
         match result {
             Ok(inner) => Ok(RowStream {
                 inner,
-                span: self.0.take(),
+                span: self.0,
                 returned: 0,
             }),
             Err(error) => {
                 let result: Result<RowStream, Error> = Err(error);
                 self.finish(&result, |_| Rows::default());
                 result
-            }
-        }
-    }
-}
-
-impl Drop for Pending {
-    fn drop(&mut self) {
-        if let Some(span) = self.0.take() {
-            // While unwinding, the guard's own drop marks the span `internal_error`.
-            if !std::thread::panicking() {
-                span.set_status(SpanStatus::Cancelled);
             }
         }
     }
@@ -955,18 +940,16 @@ pin_project_lite::pin_project! {
     pub struct RowStream {
         #[pin]
         inner: tokio_postgres::RowStream,
-        span: Option<SpanGuard>,
+        // Dropped with the stream: `cancelled` unless it was finished.
+        span: InFlight,
         returned: usize,
     }
 
     impl PinnedDrop for RowStream {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
-            if let Some(span) = this.span.take() {
+            if let Some(span) = this.span.span() {
                 span.set_data(RETURNED_ROWS, count(*this.returned));
-                if !std::thread::panicking() {
-                    span.set_status(SpanStatus::Cancelled);
-                }
             }
         }
     }
@@ -989,20 +972,15 @@ impl Stream for RowStream {
         match &poll {
             Poll::Ready(Some(Ok(_))) => *this.returned = this.returned.saturating_add(1),
             Poll::Ready(Some(Err(error))) => {
-                if let Some(span) = this.span.take() {
-                    integration::finish(
-                        span,
-                        &Err::<(), _>(error),
-                        |()| Rows::default(),
-                        |e| sqlstate(e),
-                    );
-                }
+                std::mem::take(this.span).finish(
+                    &Err::<(), _>(error),
+                    |()| Rows::default(),
+                    |e| sqlstate(e),
+                );
             }
             Poll::Ready(None) => {
-                if let Some(span) = this.span.take() {
-                    let rows = returned(*this.returned);
-                    integration::finish(span, &Ok::<_, Error>(()), |()| rows, sqlstate);
-                }
+                let rows = returned(*this.returned);
+                std::mem::take(this.span).finish(&Ok::<_, Error>(()), |()| rows, sqlstate);
             }
             Poll::Pending => {}
         }
@@ -1018,7 +996,7 @@ impl std::fmt::Debug for RowStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RowStream")
             .field("returned", &self.returned)
-            .field("recording", &self.span.is_some())
+            .field("recording", &self.span.span().is_some())
             .finish_non_exhaustive()
     }
 }

@@ -94,8 +94,7 @@ use futures_util::{StreamExt, TryStreamExt};
 use sentry::protocol::SpanStatus;
 use sentry::{Hub, HubSwitchGuard};
 
-use crate::integration::{self, Peer, Rows, RETURNED_ROWS};
-use crate::span::SpanGuard;
+use crate::integration::{InFlight, Peer, Rows, RETURNED_ROWS};
 
 /// A database driver of sqlx's that [`Traced`] knows: [`Postgres`](::sqlx::Postgres)
 /// (feature `sqlx-postgres`), [`MySql`](::sqlx::MySql) (`sqlx-mysql`, also for MariaDB) and
@@ -390,38 +389,22 @@ impl Call {
             let _caller = HubSwitchGuard::new(self.hub);
             self.peer.start(sql, self.caller)
         };
-        Running { span: Some(span) }
+        Running(InFlight::new(span))
     }
 }
 
-/// A statement's span while it runs: finished with its outcome, or `cancelled` when dropped
-/// first.
-struct Running {
-    span: Option<SpanGuard>,
-}
+/// A statement's span while it runs ([`InFlight`]: `cancelled` when dropped first), finished
+/// with sqlx's own reading of `RowNotFound`.
+struct Running(InFlight);
 
 impl Running {
-    fn finish<T>(mut self, outcome: &Result<T, Error>, rows: Rows) {
-        let Some(span) = self.span.take() else {
-            return;
-        };
-        if matches!(outcome, Err(Error::RowNotFound)) {
+    fn finish<T>(self, outcome: &Result<T, Error>, rows: Rows) {
+        if let (Some(span), Err(Error::RowNotFound)) = (self.0.span(), outcome) {
             // `fetch_one` found nothing: the query ran, the row the caller expected is not there.
             span.set_status(SpanStatus::NotFound);
             span.set_data(RETURNED_ROWS, 0u64);
         }
-        integration::finish(span, outcome, |_| rows, code);
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(span) = self.span.take() {
-            // A panic leaves the status to the guard (`internal_error`).
-            if !std::thread::panicking() {
-                span.set_status(SpanStatus::Cancelled);
-            }
-        }
+        self.0.finish(outcome, |_| rows, code);
     }
 }
 
