@@ -142,14 +142,9 @@ impl<'a, C: Carrier + ?Sized> Process<'a, C> {
             };
             // Also for a message that carries no trace: the broker may know when it was
             // published (`Carrier::published_at`).
-            let latency = self.latency_ms.or_else(|| {
-                let published = self.headers.and_then(super::propagation::enqueued_at)?;
-                Some(
-                    SystemTime::now()
-                        .duration_since(published)
-                        .map_or(0.0, |d| d.as_secs_f64() * 1000.0),
-                )
-            });
+            let latency = self
+                .latency_ms
+                .or_else(|| self.queued_for().map(|d| d.as_secs_f64() * 1000.0));
             let data = SpanData::new(&span);
             write_message(
                 &data,
@@ -192,8 +187,8 @@ impl<'a, C: Carrier + ?Sized> Process<'a, C> {
         ))
     }
 
-    /// How long the message spent in the queue, from the enqueue time in its headers.
-    #[cfg(feature = "metrics")]
+    /// How long the message spent in the queue: since the broker's publish time when the
+    /// carrier knows it, else the enqueue time in its headers; zero when the clocks disagree.
     pub(crate) fn queued_for(&self) -> Option<std::time::Duration> {
         use std::time::Duration;
         let enqueued = self.headers.and_then(super::propagation::enqueued_at)?;
@@ -262,4 +257,39 @@ fn latency_millis(ms: f64) -> u64 {
     )]
     let millis = ms.round() as u64;
     millis
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+    use super::*;
+
+    fn enqueued(at: SystemTime) -> HashMap<String, String> {
+        let secs = at
+            .duration_since(UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        HashMap::from([(
+            super::super::propagation::ENQUEUED_TIME.to_owned(),
+            format!("{secs:.6}"),
+        )])
+    }
+
+    #[test]
+    fn time_in_the_queue_is_never_negative() {
+        let past = enqueued(SystemTime::now() - Duration::from_millis(1500));
+        let waited = Process::new("q", "test", Some(&past))
+            .queued_for()
+            .expect("an enqueue time");
+        assert!(waited >= Duration::from_millis(1500), "{waited:?}");
+        // A producer whose clock runs ahead: zero, not a negative or a wrapped-around time.
+        let future = enqueued(SystemTime::now() + Duration::from_secs(3));
+        assert_eq!(
+            Process::new("q", "test", Some(&future)).queued_for(),
+            Some(Duration::ZERO)
+        );
+        let none: HashMap<String, String> = HashMap::new();
+        assert_eq!(Process::new("q", "test", Some(&none)).queued_for(), None);
+    }
 }
