@@ -336,6 +336,20 @@ impl Source {
 }
 
 impl Source {
+    /// As [`set_query_source`] says: writes the source now, leaves it for the span's end (a
+    /// threshold), or writes nothing. For db spans and outbound requests alike.
+    pub(crate) fn record_as_set(self, data: &SpanData<'_>) {
+        match QUERY_SOURCE.load(Ordering::Relaxed) {
+            0 => self.record(data),
+            SOURCE_OFF => {}
+            nanos => data.defer(Deferred {
+                started: Instant::now(),
+                at_least: Duration::from_nanos(nanos),
+                source: self,
+            }),
+        }
+    }
+
     /// Writes `code.filepath`, `code.file.path`, `code.lineno`, `code.line.number` and, when
     /// known, `code.function` and `code.namespace`.
     pub(crate) fn record(self, data: &SpanData<'_>) {
@@ -606,15 +620,7 @@ impl<'a> Query<'a> {
             data.set("server.address", address);
             data.set("server.port", port);
         }
-        match QUERY_SOURCE.load(Ordering::Relaxed) {
-            0 => self.source.record(data),
-            SOURCE_OFF => {}
-            nanos => data.defer(Deferred {
-                started: Instant::now(),
-                at_least: Duration::from_nanos(nanos),
-                source: self.source,
-            }),
-        }
+        self.source.record_as_set(data);
     }
 
     /// Starts the span as the current span (sync code).

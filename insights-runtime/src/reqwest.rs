@@ -99,7 +99,6 @@ use std::future::Future;
 use std::panic::Location;
 use std::pin::Pin;
 use std::sync::{Arc, PoisonError, RwLock};
-use std::time::Instant;
 
 use ::reqwest::header::{HeaderMap, HeaderValue};
 use ::reqwest::{Request, Response, Url};
@@ -107,9 +106,9 @@ use reqwest_middleware::{Middleware, Next};
 use sentry::protocol::SpanStatus;
 use sentry::{Hub, TransactionOrSpan};
 
-use crate::db::{QuerySource, Source};
+use crate::db::Source;
 use crate::queue::{TraceHeaders, BAGGAGE, SENTRY_TRACE, TRACEPARENT};
-use crate::span::{Deferred, SpanData, SpanGuard};
+use crate::span::SpanGuard;
 
 /// The op of every outbound request's span.
 pub const OP: &str = "http.client";
@@ -299,22 +298,9 @@ fn start(request: &Request, site: Option<&'static Location<'static>>) -> SpanGua
             data.set("server.port", port);
         }
         if let Some(site) = site {
-            record_source(data, Source::own_caller(site));
+            Source::own_caller(site).record_as_set(data);
         }
     })
-}
-
-/// The request source, as the query-source setting says.
-fn record_source(data: &SpanData<'_>, source: Source) {
-    match crate::db::query_source() {
-        QuerySource::On => source.record(data),
-        QuerySource::Off => {}
-        QuerySource::AtLeast(at_least) => data.defer(Deferred {
-            started: Instant::now(),
-            at_least,
-            source,
-        }),
-    }
 }
 
 /// The response's data and the status.
