@@ -96,11 +96,11 @@ use std::sync::Arc;
 use ::redis::aio::ConnectionLike;
 use ::redis::{Cmd, ConnectionAddr, ConnectionInfo, Pipeline, RedisError, RedisFuture, Value};
 use sentry::protocol::{SpanStatus, Value as Data};
-use sentry::{Hub, TransactionOrSpan};
+use sentry::TransactionOrSpan;
 
 use crate::cache::{self, CacheTracker, Kind, Lookup};
 use crate::integration::STATUS_CODE;
-use crate::span::{enabled, set_status_if_unset, SpanData};
+use crate::span::{set_status_if_unset, SpanData};
 
 use command::{CachePlan, Command, Parsed};
 
@@ -316,15 +316,8 @@ impl<C: ConnectionLike + Send> ConnectionLike for Traced<C> {
 
 /// The span current on the calling task's hub, when a child of it will be recorded. Without a
 /// client this is one look at the thread's hub.
-#[allow(deprecated, reason = "`is_sampled` is exact today (see `span::open`)")]
 fn recording_parent() -> Option<TransactionOrSpan> {
-    if !enabled() {
-        return None;
-    }
-    Hub::with_active(|hub| {
-        hub.configure_scope(|scope| scope.get_span())
-            .filter(TransactionOrSpan::is_sampled)
-    })
+    crate::span::recording_parent().map(|(_, parent)| parent)
 }
 
 /// A started span, finished once: by [`Open::finish`], or when dropped (the command's future

@@ -137,6 +137,29 @@ pub(crate) enum Root<'a> {
     TransactionNamed(&'a str),
 }
 
+/// The active hub and its current span, when a child of that span will be recorded (the rule
+/// of [`open`]); without a client, one look at the thread's hub. For the integrations, which
+/// decide before they capture anything (a query's text, a command's keys).
+#[allow(deprecated, reason = "`is_sampled` is exact today; see `open`")]
+#[cfg_attr(
+    not(any(feature = "sqlx", feature = "redis")),
+    allow(
+        dead_code,
+        reason = "only the sqlx and redis integrations decide ahead"
+    )
+)]
+pub(crate) fn recording_parent() -> Option<(Arc<Hub>, TransactionOrSpan)> {
+    if !enabled() {
+        return None;
+    }
+    Hub::with_active(|hub| {
+        let parent = hub
+            .configure_scope(|scope| scope.get_span())
+            .filter(TransactionOrSpan::is_sampled)?;
+        Some((Arc::clone(hub), parent))
+    })
+}
+
 /// Starts the span for `parent`, or decides that none is recorded.
 ///
 /// `sentry`'s `is_sampled` is deprecated because a span's sampling may in future be decided

@@ -366,20 +366,12 @@ struct Call {
 
 impl Call {
     /// `Some` when a span will be recorded: Sentry is on and a sampled span is current.
-    #[allow(deprecated, reason = "`is_sampled` is exact today (see span::open)")]
     fn new(peer: &Arc<Peer>, caller: &'static Location<'static>) -> Option<Self> {
-        if !crate::span::enabled() {
-            return None;
-        }
-        Hub::with_active(|hub| {
-            let sampled = hub
-                .configure_scope(|scope| scope.get_span())
-                .is_some_and(|parent| parent.is_sampled());
-            sampled.then(|| Call {
-                hub: Arc::clone(hub),
-                peer: Arc::clone(peer),
-                caller,
-            })
+        let (hub, _) = crate::span::recording_parent()?;
+        Some(Call {
+            hub,
+            peer: Arc::clone(peer),
+            caller,
         })
     }
 
