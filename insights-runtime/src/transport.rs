@@ -63,6 +63,7 @@
 //! [client report]: https://develop.sentry.dev/sdk/telemetry/client-reports/
 
 mod ledger;
+mod resolver;
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -240,7 +241,11 @@ fn agent_for(options: &TransportOptions, senders: usize) -> ureq::Agent {
         let tls = tls.provider(ureq::tls::TlsProvider::NativeTls);
         config.tls_config(tls.build())
     };
-    config.build().new_agent()
+    ureq::Agent::with_parts(
+        config.build(),
+        ureq::unversioned::transport::DefaultConnector::default(),
+        resolver::CachingResolver::new(ureq::unversioned::resolver::DefaultResolver::default()),
+    )
 }
 
 /// How long to stop sending after failures in a row.

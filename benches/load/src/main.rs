@@ -13,17 +13,17 @@
 //!
 //! | scenario | binary | Sentry |
 //! |---|---|---|
-//! | `off` | `enable` off | `SENTRY_DSN` → the sink, sample rate 1.0: the baseline |
-//! | `on` | `enable` on | `SENTRY_DSN` → the sink, sample rate 1.0 |
-//! | `hang` | `enable` on | `SENTRY_DSN` → a port that accepts and never answers, rate 1.0 |
-//! | `refused` | `enable` on | `SENTRY_DSN` → a closed port, rate 1.0 |
+//! | `off` | `enable` off | `SENTRY_DSN` → the sink, the baseline |
+//! | `on` | `enable` on | `SENTRY_DSN` → the sink |
+//! | `hang` | `enable` on | `SENTRY_DSN` → a port that accepts and never answers |
+//! | `refused` | `enable` on | `SENTRY_DSN` → a closed port |
 //! | `off-hang` | `enable` off | as `hang` (informative: with `hang`, the crate's cost when the transport sends nothing) |
-//! | `slow` | `enable` on | `SENTRY_DSN` → a sink answering in 20 ms, like a Sentry across a network, rate 1.0 (informative) |
+//! | `slow` | `enable` on | `SENTRY_DSN` → a sink answering in 20 ms, like a Sentry across a network (informative) |
 //! | `bare` | `enable` off | no DSN, rate 0: only `sentry-tower`'s unsampled transactions (informative) |
 //! | `500`, `413` | `enable` on | a sink answering `500` / `413` to every envelope holding a transaction (accounting) |
 //! | `429-retry`, `429-limits` | `enable` on | a sink answering one envelope in ten `429` with `Retry-After: 1` / `X-Sentry-Rate-Limits: 1:transaction:organization` (accounting) |
 //!
-//! (rate: `LOAD_SAMPLE_RATE`, 1.0 unless set.) The sinks, in this process, decode each envelope
+//! (The sample rate is `LOAD_SAMPLE_RATE`'s, 1.0 unless set.) The sinks, in this process, decode each envelope
 //! (gzip included) and count what it holds: transactions and `cache.get` spans (none from
 //! `off`: the check that the two binaries differ), bytes on the wire and decoded, and the client
 //! reports' discarded transactions by reason. A sink takes what it answers `2xx`; what it
@@ -54,10 +54,11 @@
 //! MiB a minute), not a leak.
 //!
 //! Targets (issue 6): `on`, `hang` and `refused` serve ≥ 0.85 × the requests per second of
-//! `off`; memory is bounded: in every window RSS grows by at most `LOAD_RSS_GROWTH_MIB` from the
-//! window's start to its peak; in a round's short window the second half's peak is at most
-//! `LOAD_RSS_DRIFT_MIB` above the first half's; in the soak, RSS over the second half rises by
-//! at most `LOAD_RSS_SLOPE_MIB_MIN` a minute. Misses print `MISS`; the exit status is 0 whenever
+//! `off` (issue 15: `on` ≥ 0.95 × at a sample rate of 0.1 or less); memory is bounded: in
+//! every window RSS grows by at most `LOAD_RSS_GROWTH_MIB` from the window's start to its peak;
+//! in a round's short window the second half's peak is at most `LOAD_RSS_DRIFT_MIB` above the
+//! first half's; in the soak, RSS over the second half rises by at most
+//! `LOAD_RSS_SLOPE_MIB_MIN` a minute. Misses print `MISS`; the exit status is 0 whenever
 //! the run completes.
 //!
 //! | variable | meaning | default (quick) |
@@ -103,6 +104,10 @@ const QUEUE: &str = "insights-load-jobs";
 const BASELINE: Scenario = Scenario::Off;
 /// The requests-per-second target of issue 6, as a share of the baseline.
 const TARGET: f64 = 0.85;
+/// Issue 15's target for `on` at the sample rate people run with (`SAMPLED_RATE` or less).
+const SAMPLED_TARGET: f64 = 0.95;
+/// The sample rate of the Sentry + web-service guide's default.
+const SAMPLED_RATE: f64 = 0.1;
 /// Above this many cores' worth of CPU taken by other programs during a window, the round is
 /// flagged `noisy`.
 const NOISY: f64 = 0.2;
@@ -170,12 +175,12 @@ impl Scenario {
 
     fn describe(self) -> &'static str {
         match self {
-            Scenario::Off => "`enable` off, DSN → sink, rate 1.0 (baseline)",
-            Scenario::On => "`enable` on, DSN → sink, rate 1.0",
-            Scenario::Hang => "`enable` on, DSN accepts, never answers, rate 1.0",
-            Scenario::Refused => "`enable` on, DSN port closed, rate 1.0",
-            Scenario::OffHang => "`enable` off, DSN never answers, rate 1.0 (informative)",
-            Scenario::Slow => "`enable` on, DSN → sink answering in 20 ms, rate 1.0 (informative)",
+            Scenario::Off => "`enable` off, DSN → sink (baseline)",
+            Scenario::On => "`enable` on, DSN → sink",
+            Scenario::Hang => "`enable` on, DSN accepts, never answers",
+            Scenario::Refused => "`enable` on, DSN port closed",
+            Scenario::OffHang => "`enable` off, DSN never answers (informative)",
+            Scenario::Slow => "`enable` on, DSN → sink answering in 20 ms (informative)",
             Scenario::Bare => "`enable` off, rate 0, no DSN (informative)",
             Scenario::E500 => "`enable` on, sink answers transactions `500` (accounting)",
             Scenario::E413 => "`enable` on, sink answers transactions `413` (accounting)",
@@ -1605,9 +1610,19 @@ fn paired(results: &[Measurement], m: &Measurement, value: impl Fn(&Measurement)
         .map_or(f64::NAN, |b| value(m) / value(b))
 }
 
+/// The share of `off`'s requests a second that `scenario` must serve.
+fn target_of(config: &Config, scenario: Scenario) -> f64 {
+    if scenario == Scenario::On && config.sample_rate <= SAMPLED_RATE {
+        SAMPLED_TARGET
+    } else {
+        TARGET
+    }
+}
+
 fn print_summary(config: &Config, results: &[Measurement]) -> usize {
     println!(
-        "\n| scenario | Sentry | req/s (min–max) | vs off (min–max) | CPU µs/req | vs off | RSS peak − start, worst round, MiB | soak: RSS start → end MiB, slope MiB/min | req/s ≥ {TARGET} × off | memory |"
+        "\nSample rate {}.\n\n| scenario | Sentry | req/s (min–max) | vs off (min–max) | CPU µs/req | vs off | RSS peak − start, worst round, MiB | soak: RSS start → end MiB, slope MiB/min | req/s ≥ target × off ({TARGET}; `on` at a rate ≤ {SAMPLED_RATE}: {SAMPLED_TARGET}) | memory |",
+        config.sample_rate
     );
     println!("|---|---|---|---|---|---|---|---|---|---|");
     let mut misses = 0;
@@ -1643,7 +1658,7 @@ fn print_summary(config: &Config, results: &[Measurement]) -> usize {
         );
         let target = if !scenario.judged() || ratio.is_nan() {
             "—"
-        } else if ratio >= TARGET {
+        } else if ratio >= target_of(config, scenario) {
             "PASS"
         } else {
             misses += 1;
