@@ -828,8 +828,9 @@ fn transactions_go_gzipped_and_tiny_envelopes_as_they_are() {
         assert!(!received[0].gzip);
         received[0].wire_bytes
     });
+    // zlib-rs at the fastest level: about 2.4 × for this transaction (miniz_oxide made 3 ×).
     assert!(
-        compressed * 3 < whole,
+        compressed * 2 < whole,
         "{compressed} bytes compressed, {whole} bytes as it is"
     );
 }
