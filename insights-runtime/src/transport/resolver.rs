@@ -21,7 +21,7 @@ use ureq::unversioned::transport::NextTimeout;
 
 /// How long a lookup is kept: as long as the answer of a DNS server that does not say, and
 /// short enough that a Sentry (or relay) that moves is followed within a minute.
-pub(super) const TTL: Duration = Duration::from_secs(60);
+const TTL: Duration = Duration::from_secs(60);
 
 /// The most hosts kept: Sentry's, and a proxy's.
 const HOSTS: usize = 4;
@@ -35,17 +35,25 @@ pub(super) struct CachingResolver<R = DefaultResolver> {
 
 #[derive(Debug)]
 struct Kept {
-    /// `scheme://authority`: the port a scheme implies is part of the answer.
-    host: String,
+    /// The scheme too: the port a scheme implies is part of the answer.
+    scheme: String,
+    authority: String,
     at: Instant,
     addrs: ResolvedSocketAddrs,
 }
 
-/// `scheme://authority`, the key of a kept lookup.
-fn host_of(uri: &Uri) -> Option<String> {
-    let scheme = uri.scheme_str()?;
-    let authority = uri.authority()?.as_str();
-    Some(format!("{scheme}://{authority}"))
+impl Kept {
+    fn is_for(&self, (scheme, authority): Host<'_>) -> bool {
+        self.scheme == scheme && self.authority == authority
+    }
+}
+
+/// The key of a kept lookup: a URI's scheme and authority, borrowed so that a request whose
+/// lookup is kept allocates nothing.
+type Host<'a> = (&'a str, &'a str);
+
+fn host_of(uri: &Uri) -> Option<Host<'_>> {
+    Some((uri.scheme_str()?, uri.authority()?.as_str()))
 }
 
 impl<R> CachingResolver<R> {
@@ -56,21 +64,23 @@ impl<R> CachingResolver<R> {
         }
     }
 
-    fn kept(&self, host: &str, now: Instant) -> Option<ResolvedSocketAddrs> {
+    fn kept(&self, host: Host<'_>, now: Instant) -> Option<ResolvedSocketAddrs> {
         let kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
         kept.iter()
-            .find(|k| k.host == host && now.saturating_duration_since(k.at) < TTL)
+            .find(|k| k.is_for(host) && now.saturating_duration_since(k.at) < TTL)
             .map(|k| k.addrs.clone())
     }
 
-    fn keep(&self, host: String, now: Instant, addrs: &ResolvedSocketAddrs) {
+    fn keep(&self, host: Host<'_>, now: Instant, addrs: &ResolvedSocketAddrs) {
         let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
-        kept.retain(|k| k.host != host && now.saturating_duration_since(k.at) < TTL);
+        kept.retain(|k| !k.is_for(host) && now.saturating_duration_since(k.at) < TTL);
         if kept.len() >= HOSTS {
             kept.remove(0);
         }
+        let (scheme, authority) = host;
         kept.push(Kept {
-            host,
+            scheme: scheme.to_owned(),
+            authority: authority.to_owned(),
             at: now,
             addrs: addrs.clone(),
         });
@@ -89,7 +99,7 @@ impl<R: Resolver> Resolver for CachingResolver<R> {
             return self.inner.resolve(uri, config, timeout);
         };
         let now = Instant::now();
-        if let Some(addrs) = self.kept(&host, now) {
+        if let Some(addrs) = self.kept(host, now) {
             return Ok(addrs);
         }
         let addrs = self.inner.resolve(uri, config, timeout)?;
@@ -176,7 +186,7 @@ mod tests {
             .unwrap_or_else(Instant::now);
         let mut addrs = resolver.inner.empty();
         addrs.push(SocketAddr::from(([10, 0, 0, 1], 80)));
-        resolver.keep("http://sentry.test".to_owned(), long_ago, &addrs);
+        resolver.keep(("http", "sentry.test"), long_ago, &addrs);
         assert_eq!(
             lookup(&resolver, "http://sentry.test/"),
             Ok(vec![SocketAddr::from(([127, 0, 0, 1], 80))]),
