@@ -51,6 +51,22 @@ fn database_url() -> String {
 }
 
 /// One case: runs `n` queries and returns how long they took.
+/// The statement each case runs, prepared once by both clients and both pools' caches.
+const SQL: &str = "SELECT 1::int4";
+
+/// [`SQL`] once through `executor`: the same code for the bare pool, its control and the
+/// `Traced` pool.
+async fn select_one<'e, E>(executor: E)
+where
+    E: sqlx::Executor<'e, Database = sqlx::Postgres>,
+{
+    let one: i32 = sqlx::query_scalar(SQL)
+        .fetch_one(executor)
+        .await
+        .unwrap_or_default();
+    std::hint::black_box(one);
+}
+
 type Case<'a> = (&'static str, Box<dyn Fn(usize) -> Duration + 'a>);
 
 /// Runs `query` `n` times under sampled transactions of `PER_TRANSACTION` queries, timing only
@@ -122,45 +138,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     })?;
     let traced = insights_runtime::sqlx::Traced::new(pool.clone());
     let client = wrapped.get_ref();
-    // The statement each case runs, prepared once by both clients and both pools' caches.
-    const SQL: &str = "SELECT 1::int4";
 
     let cases: Vec<Case<'_>> = vec![
         (
             "sqlx, bare pool",
-            Box::new(|n| {
-                timed(&rt, n, async || {
-                    let one: i32 = sqlx::query_scalar(SQL)
-                        .fetch_one(&pool)
-                        .await
-                        .unwrap_or_default();
-                    std::hint::black_box(one);
-                })
-            }),
+            Box::new(|n| timed(&rt, n, async || select_one(&pool).await)),
         ),
         (
             "sqlx, bare pool (control)",
-            Box::new(|n| {
-                timed(&rt, n, async || {
-                    let one: i32 = sqlx::query_scalar(SQL)
-                        .fetch_one(&pool)
-                        .await
-                        .unwrap_or_default();
-                    std::hint::black_box(one);
-                })
-            }),
+            Box::new(|n| timed(&rt, n, async || select_one(&pool).await)),
         ),
         (
             "sqlx, Traced pool",
-            Box::new(|n| {
-                timed(&rt, n, async || {
-                    let one: i32 = sqlx::query_scalar(SQL)
-                        .fetch_one(&traced)
-                        .await
-                        .unwrap_or_default();
-                    std::hint::black_box(one);
-                })
-            }),
+            Box::new(|n| timed(&rt, n, async || select_one(&traced).await)),
         ),
         (
             "tokio-postgres, bare client",
