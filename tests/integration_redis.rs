@@ -12,15 +12,16 @@
 //! Each test writes keys under a prefix of its own, with a TTL.
 
 mod common;
+#[path = "common/counting.rs"]
+mod counting;
 #[allow(dead_code, reason = "this suite uses only the Redis helpers")]
 #[path = "services/env.rs"]
 mod env;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::sync::Arc;
 
 use common::{assert_data, capture, in_transaction, only, root_id, the_span, trace};
+use counting::{allocations_by, Counting};
 use env::{runtime, unique};
 use insights_runtime::redis::{Config, Traced};
 use insights_runtime::span::SpanGuard;
@@ -825,41 +826,8 @@ fn a_pipeline_with_a_refused_command_is_an_error() {
 // ---------------------------------------------------------------------------------------------
 // Without Sentry
 
-/// Counts allocations on this thread while `COUNTING` is on (per thread: tests run in
-/// parallel).
-struct Counting;
-
-thread_local! {
-    // `const` and without destructors, so the allocator may use them at any time.
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.with(Cell::get) {
-            ALLOCATIONS.with(|a| a.set(a.get() + 1));
-        }
-        // SAFETY: forwarded as is.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded as is.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
 #[global_allocator]
 static GLOBAL: Counting = Counting;
-
-/// Allocations made by `f`.
-fn allocations_of<R>(f: impl FnOnce() -> R) -> (R, usize) {
-    ALLOCATIONS.with(|a| a.set(0));
-    COUNTING.with(|c| c.set(true));
-    let r = f();
-    COUNTING.with(|c| c.set(false));
-    (r, ALLOCATIONS.with(Cell::get))
-}
 
 /// The same commands, whoever runs them: reads, writes, a refused read and a pipeline.
 async fn scenario(redis: &mut Traced<MultiplexedConnection>, setup: &Setup) -> Vec<String> {
@@ -927,10 +895,10 @@ fn the_wrapper_allocates_nothing_of_its_own_when_nothing_is_recorded() {
     let mut traced = Traced::new(fake.clone()).cache_prefixes(["c:"]);
 
     let measure = |bare: &mut Fake, traced: &mut Traced<Fake>| {
-        let ((), inner) = allocations_of(|| drop(bare.req_packed_command(&cmd)));
-        let ((), wrapped) = allocations_of(|| drop(traced.req_packed_command(&cmd)));
-        let ((), inner_pipe) = allocations_of(|| drop(bare.req_packed_commands(&pipe, 0, 2)));
-        let ((), wrapped_pipe) = allocations_of(|| drop(traced.req_packed_commands(&pipe, 0, 2)));
+        let ((), inner) = allocations_by(|| drop(bare.req_packed_command(&cmd)));
+        let ((), wrapped) = allocations_by(|| drop(traced.req_packed_command(&cmd)));
+        let ((), inner_pipe) = allocations_by(|| drop(bare.req_packed_commands(&pipe, 0, 2)));
+        let ((), wrapped_pipe) = allocations_by(|| drop(traced.req_packed_commands(&pipe, 0, 2)));
         (inner, wrapped, inner_pipe, wrapped_pipe)
     };
     // Without a client (once the thread's hub exists: sentry makes it on first use).
@@ -942,7 +910,7 @@ fn the_wrapper_allocates_nothing_of_its_own_when_nothing_is_recorded() {
     // find that nothing is recorded (sentry's `configure_scope` copies the scope).
     let mut counts = None;
     let txs = capture(|| {
-        let ((), gate) = allocations_of(|| {
+        let ((), gate) = allocations_by(|| {
             SpanGuard::start_detached("db.redis", "GET c:1", |_| {}).finish();
         });
         counts = Some((measure(&mut bare, &mut traced), gate));
