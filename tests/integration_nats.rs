@@ -51,6 +51,30 @@ fn s(value: &str) -> Value {
     Value::from(value)
 }
 
+/// A `queue.publish` span, child of `producer`'s root, that sent a message of `body_size`
+/// bytes (with `id`, if it had one) to `stream`.
+fn assert_publish(
+    publish: &Span,
+    producer: &Transaction<'_>,
+    stream: &str,
+    id: Option<&str>,
+    body_size: usize,
+) {
+    assert_eq!(publish.op.as_deref(), Some("queue.publish"));
+    assert_eq!(publish.description.as_deref(), Some(stream));
+    assert_eq!(publish.parent_span_id, Some(root_id(producer)));
+    assert_eq!(publish.status, Some(SpanStatus::Ok));
+    let mut data = vec![
+        ("messaging.destination.name", s(stream)),
+        ("messaging.system", s("nats")),
+        ("messaging.message.body.size", Value::from(body_size)),
+    ];
+    if let Some(id) = id {
+        data.push(("messaging.message.id", s(id)));
+    }
+    assert_data(publish, &data);
+}
+
 /// A stream and its subject, of one test; the stream is deleted at the end (also when the
 /// test fails; errors there are ignored).
 struct Scratch {
@@ -265,32 +289,8 @@ fn the_tracker_and_nats_process_carry_the_trace_through_jetstream() {
     let producer = &producers[0];
     assert_eq!(producer.spans.len(), 2, "{:#?}", producer.spans);
     let (publish_id, publish_seq) = (&producer.spans[0], &producer.spans[1]);
-    for publish in [publish_id, publish_seq] {
-        assert_eq!(publish.op.as_deref(), Some("queue.publish"));
-        assert_eq!(
-            publish.description.as_deref(),
-            Some(scratch.stream.as_str())
-        );
-        assert_eq!(publish.parent_span_id, Some(root_id(producer)));
-        assert_eq!(publish.status, Some(SpanStatus::Ok));
-    }
-    assert_data(
-        publish_id,
-        &[
-            ("messaging.destination.name", s(&scratch.stream)),
-            ("messaging.system", s("nats")),
-            ("messaging.message.id", s(&id)),
-            ("messaging.message.body.size", Value::from(body.len())),
-        ],
-    );
-    assert_data(
-        publish_seq,
-        &[
-            ("messaging.destination.name", s(&scratch.stream)),
-            ("messaging.system", s("nats")),
-            ("messaging.message.body.size", Value::from(2)),
-        ],
-    );
+    assert_publish(publish_id, producer, &scratch.stream, Some(&id), body.len());
+    assert_publish(publish_seq, producer, &scratch.stream, None, 2);
 
     assert_eq!(consumers.len(), 3, "{consumers:#?}");
     let mut attempts: Vec<(Value, Option<SpanStatus>)> = processing(&consumers, &id)
@@ -722,25 +722,13 @@ fn a_consumer_in_another_process_continues_the_producers_trace() {
             .unwrap_or_else(|| panic!("no publish span for {id}: {:#?}", producer.spans))
     };
     for id in [&good, &bad] {
-        let publish = publish_of(id);
-        assert_eq!(publish.op.as_deref(), Some("queue.publish"));
-        assert_eq!(
-            publish.description.as_deref(),
-            Some(scratch.stream.as_str())
-        );
-        assert_eq!(publish.parent_span_id, Some(root_id(producer)));
-        assert_eq!(publish.status, Some(SpanStatus::Ok));
-        assert_data(
-            publish,
-            &[
-                ("messaging.destination.name", s(&scratch.stream)),
-                ("messaging.system", s("nats")),
-                ("messaging.message.id", s(id)),
-                (
-                    "messaging.message.body.size",
-                    Value::from(format!(r#"{{"job":"{id}"}}"#).len()),
-                ),
-            ],
+        let body_size = format!(r#"{{"job":"{id}"}}"#).len();
+        assert_publish(
+            publish_of(id),
+            producer,
+            &scratch.stream,
+            Some(id),
+            body_size,
         );
     }
 
