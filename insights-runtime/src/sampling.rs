@@ -74,7 +74,7 @@ impl Sampler {
         move |context| {
             let rate = self.sample(context);
             if context.sampled().is_none() {
-                crate::dsc::sampled_at(context.trace_id(), f64::from(rate));
+                crate::dsc::sampled_at(context.trace_id(), rate);
             }
             rate
         }
