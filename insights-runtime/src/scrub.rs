@@ -42,7 +42,32 @@ use sentry::{Envelope, Transport, TransportFactory, TransportOptions};
 #[derive(Debug, Clone)]
 pub struct Scrubber {
     headers: Vec<String>,
-    keys: Vec<String>,
+    keys: Vec<Word>,
+}
+
+/// A word that makes a key sensitive, lower-cased, with the [`letters`] it holds.
+#[derive(Debug, Clone)]
+struct Word {
+    text: String,
+    letters: u64,
+}
+
+impl Word {
+    fn new(word: &str) -> Self {
+        let text = word.to_ascii_lowercase();
+        Word {
+            letters: letters(text.as_bytes()),
+            text,
+        }
+    }
+}
+
+/// A set of the bytes in `text`, ASCII case folded, each as one of 64 bits (bytes that share a
+/// bit only make the set less selective). A key that contains a word holds every byte of it,
+/// so a word whose set is not within the key's cannot be in the key.
+fn letters(text: &[u8]) -> u64 {
+    text.iter()
+        .fold(0, |set, byte| set | 1 << (byte.to_ascii_lowercase() & 63))
 }
 
 impl Default for Scrubber {
@@ -58,7 +83,7 @@ impl Default for Scrubber {
             .map(String::from)
             .to_vec(),
             keys: ["password", "token", "secret", "api_key"]
-                .map(String::from)
+                .map(Word::new)
                 .to_vec(),
         }
     }
@@ -73,7 +98,7 @@ impl Scrubber {
 
     /// Also removes entries whose key contains `word`.
     pub fn key(mut self, word: &str) -> Self {
-        self.keys.push(word.to_ascii_lowercase());
+        self.keys.push(Word::new(word));
         self
     }
 
@@ -82,21 +107,33 @@ impl Scrubber {
     }
 
     /// Whether `key` contains one of the words, ignoring ASCII case. Runs on every data key of
-    /// every span sent, so it compares in place rather than lower-casing a copy of the key.
+    /// every span sent (a few dozen a transaction), so it compares in place rather than
+    /// lower-casing a copy, and first rules out, in one pass over the key, every word with a
+    /// letter the key lacks: nearly every key is cleared that way, without a comparison.
     fn sensitive_key(&self, key: &str) -> bool {
         let key = key.as_bytes();
+        let present = letters(key);
         self.keys.iter().any(|word| {
-            let word = word.as_bytes();
-            word.is_empty()
-                || key
-                    .windows(word.len())
-                    .any(|part| part.eq_ignore_ascii_case(word))
+            word.letters & !present == 0
+                && (word.text.is_empty()
+                    || key
+                        .windows(word.text.len())
+                        .any(|part| part.eq_ignore_ascii_case(word.text.as_bytes())))
         })
+    }
+
+    /// Removes the sensitive entries of `map`. Nearly every map has none, and `retain` on a
+    /// `BTreeMap` walks and relinks every node even when it keeps them all, so it runs only
+    /// when a key matches.
+    fn drop_sensitive<V>(&self, map: &mut Map<String, V>) {
+        if map.keys().any(|key| self.sensitive_key(key)) {
+            map.retain(|key, _| !self.sensitive_key(key));
+        }
     }
 
     /// Removes sensitive entries from `map`, and from the maps and arrays inside it.
     pub fn scrub_map(&self, map: &mut Map<String, Value>) {
-        map.retain(|key, _| !self.sensitive_key(key));
+        self.drop_sensitive(map);
         for value in map.values_mut() {
             self.scrub_value(value);
         }
@@ -105,7 +142,9 @@ impl Scrubber {
     fn scrub_value(&self, value: &mut Value) {
         match value {
             Value::Object(object) => {
-                object.retain(|key, _| !self.sensitive_key(key));
+                if object.keys().any(|key| self.sensitive_key(key)) {
+                    object.retain(|key, _| !self.sensitive_key(key));
+                }
                 for value in object.values_mut() {
                     self.scrub_value(value);
                 }
@@ -116,11 +155,17 @@ impl Scrubber {
     }
 
     fn scrub_request(&self, request: &mut Request) {
-        request
+        if request
             .headers
-            .retain(|name, _| !self.sensitive_header(name));
+            .keys()
+            .any(|name| self.sensitive_header(name))
+        {
+            request
+                .headers
+                .retain(|name, _| !self.sensitive_header(name));
+        }
         request.cookies = None;
-        request.env.retain(|key, _| !self.sensitive_key(key));
+        self.drop_sensitive(&mut request.env);
     }
 
     fn scrub_contexts(&self, contexts: &mut Map<String, Context>) {
@@ -261,5 +306,52 @@ mod tests {
         ] {
             assert!(!scrubber.sensitive_key(key), "{key}");
         }
+    }
+
+    #[test]
+    fn a_map_without_sensitive_keys_is_kept_whole_and_nested_ones_go() {
+        let scrubber = Scrubber::default();
+        let mut clean = Map::new();
+        for key in [
+            "db.system",
+            "cache.hit",
+            "server.address",
+            "tokio",
+            "pass.word",
+        ] {
+            clean.insert(key.to_owned(), Value::from(key));
+        }
+        let kept = clean.clone();
+        scrubber.scrub_map(&mut clean);
+        assert_eq!(clean, kept);
+
+        let object = |entries: &[(&str, Value)]| {
+            Value::Object(
+                entries
+                    .iter()
+                    .map(|(key, value)| ((*key).to_owned(), value.clone()))
+                    .collect(),
+            )
+        };
+        let mut nested = kept.clone();
+        nested.insert(
+            "args".to_owned(),
+            Value::Array(vec![
+                object(&[("api_KEY", "k".into()), ("n", 1.into())]),
+                object(&[(
+                    "inner",
+                    object(&[("my_token", "t".into()), ("ok", true.into())]),
+                )]),
+            ]),
+        );
+        nested.insert("user_password".to_owned(), Value::from("p"));
+        scrubber.scrub_map(&mut nested);
+        let expected = Value::Array(vec![
+            object(&[("n", 1.into())]),
+            object(&[("inner", object(&[("ok", true.into())]))]),
+        ]);
+        assert_eq!(nested.get("args"), Some(&expected));
+        assert!(!nested.contains_key("user_password"));
+        assert_eq!(nested.len(), kept.len() + 1);
     }
 }

@@ -76,6 +76,7 @@ use flate2::{Compress, Compression, Crc, FlushCompress, Status};
 use sentry::protocol::client_report::{ItemLoss, LossSource, Reason};
 use sentry::protocol::{
     Context, DynamicSamplingContext, EnvelopeFilterCallbacks, EnvelopeItem, ItemContainer,
+    SampleRand,
 };
 use sentry::transports::{RateLimiter, RateLimitingCategory};
 use sentry::types::Scheme;
@@ -348,7 +349,12 @@ impl Queue {
 /// What the transport and its senders share.
 struct Shared {
     url: String,
+    /// `url` parsed once, and the auth header validated once: both are cloned (a reference
+    /// count) into every request rather than parsed again. `None` if they do not parse, when
+    /// the request is built from the text and fails as ureq says.
+    uri: Option<ureq::http::Uri>,
     auth: String,
+    auth_header: Option<ureq::http::HeaderValue>,
     agent: ureq::Agent,
     backoff: Backoff,
     scrubber: Option<Arc<Scrubber>>,
@@ -386,9 +392,13 @@ impl HttpTransport {
         let capacity = options
             .transport_channel_capacity
             .map_or(DEFAULT_CAPACITY, usize::from);
+        let url = options.dsn.envelope_api_url().to_string();
+        let auth = options.dsn.to_auth(Some(&options.user_agent)).to_string();
         let shared = Arc::new(Shared {
-            url: options.dsn.envelope_api_url().to_string(),
-            auth: options.dsn.to_auth(Some(&options.user_agent)).to_string(),
+            uri: url.parse().ok(),
+            url,
+            auth_header: ureq::http::HeaderValue::from_str(&auth).ok(),
+            auth,
             agent,
             backoff: factory.backoff,
             scrubber: factory.scrubber.clone(),
@@ -523,8 +533,7 @@ fn with_trace_dsc(envelope: Envelope) -> Envelope {
         return envelope;
     };
     let trace_id = trace.trace_id;
-    let frozen = dsc::frozen(trace_id);
-    dsc::release(trace_id);
+    let frozen = dsc::release(trace_id);
     let dsc = match frozen {
         Some(frozen) if frozen.is_empty() => return envelope,
         Some(frozen) => from_entries(&dsc_entries(&frozen)),
@@ -532,34 +541,43 @@ fn with_trace_dsc(envelope: Envelope) -> Envelope {
             let Some(partial) = partial_dsc(&envelope) else {
                 return envelope;
             };
-            let entry = |key: &str| partial.get(key).and_then(|v| v.as_str()).map(str::to_owned);
-            let sampled = entry("sampled").is_some_and(|s| s == "true");
-            let rate = entry("sample_rate")
-                .and_then(|r| r.parse::<f64>().ok())
-                .unwrap_or(if sampled { 1.0 } else { 0.0 });
-            let id = trace_id.to_string();
-            let mut entries = vec![
-                ("trace_id".to_owned(), id.clone()),
-                (
-                    "sample_rand".to_owned(),
-                    head_sample_rand(&id, rate, sampled).to_string(),
-                ),
-            ];
-            entries.extend(
-                ["public_key", "sample_rate", "sampled"]
-                    .into_iter()
-                    .filter_map(|key| Some((key.to_owned(), entry(key)?))),
+            // Built from typed values rather than from baggage entries: this runs for every
+            // transaction a head service sends.
+            let text = |key: &str| partial.get(key).and_then(|v| v.as_str());
+            let sampled = match text("sampled") {
+                Some("true") => Some(true),
+                Some("false") => Some(false),
+                _ => None,
+            };
+            let rate = text("sample_rate").and_then(|r| r.parse::<f64>().ok());
+            let rand = head_sample_rand(
+                &trace_id.to_string(),
+                rate.unwrap_or(if sampled == Some(true) { 1.0 } else { 0.0 }),
+                sampled == Some(true),
             );
+            let mut dsc = DynamicSamplingContext::new().with_trace_id(trace_id);
+            if let Ok(rand) = SampleRand::try_from(rand) {
+                dsc = dsc.with_sample_rand(rand);
+            }
+            if let Some(key) = text("public_key") {
+                dsc = dsc.with_public_key(key.to_owned());
+            }
+            if let Some(rate) = text("sample_rate").and_then(|r| r.parse::<f32>().ok()) {
+                dsc = dsc.with_sample_rate(rate);
+            }
+            if let Some(sampled) = sampled {
+                dsc = dsc.with_sampled(sampled);
+            }
             if let Some(release) = &transaction.release {
-                entries.push(("release".to_owned(), release.to_string()));
+                dsc = dsc.with_release(release.to_string());
             }
             if let Some(environment) = &transaction.environment {
-                entries.push(("environment".to_owned(), environment.to_string()));
+                dsc = dsc.with_environment(environment.to_string());
             }
             if let Some(name) = transaction.name.as_ref().filter(|n| !n.contains("://")) {
-                entries.push(("transaction".to_owned(), name.clone()));
+                dsc = dsc.with_transaction(name.clone());
             }
-            from_entries(&entries)
+            dsc
         }
     };
     let headers = envelope.headers().clone().with_trace(dsc);
@@ -800,11 +818,15 @@ impl Shared {
         } else {
             (body, false)
         };
-        let request = self
-            .agent
-            .post(&self.url)
-            .header("X-Sentry-Auth", &self.auth)
-            .header("Content-Type", "application/x-sentry-envelope");
+        let request = match &self.uri {
+            Some(uri) => self.agent.post(uri.clone()),
+            None => self.agent.post(&self.url),
+        };
+        let request = match &self.auth_header {
+            Some(auth) => request.header("X-Sentry-Auth", auth.clone()),
+            None => request.header("X-Sentry-Auth", &self.auth),
+        }
+        .header("Content-Type", "application/x-sentry-envelope");
         let request = if gzipped {
             request.header("Content-Encoding", "gzip")
         } else {
