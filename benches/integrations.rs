@@ -50,7 +50,6 @@ fn database_url() -> String {
         .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/test".to_owned())
 }
 
-/// One case: runs `n` queries and returns how long they took.
 /// The statement each case runs, prepared once by both clients and both pools' caches.
 const SQL: &str = "SELECT 1::int4";
 
@@ -67,6 +66,7 @@ where
     std::hint::black_box(one);
 }
 
+/// One case: runs `n` queries and returns how long they took.
 type Case<'a> = (&'static str, Box<dyn Fn(usize) -> Duration + 'a>);
 
 /// Runs `query` `n` times under sampled transactions of `PER_TRANSACTION` queries, timing only

@@ -16,9 +16,9 @@
 //! trace is dropped when the last transaction that held it is sent. The rates are apart, in a
 //! table of [`RATE_SLOTS`] words written without a lock: a sampler runs for every transaction,
 //! unsampled ones too, and most of them never propagate, so recording a rate must cost next to
-//! nothing (in the locked store it cost the load test's service 1.7 % of its CPU). An incoming `sentry-trace`
-//! without any `sentry-` baggage comes from an SDK older than the DSC: as the spec asks, its DSC
-//! is frozen empty, and no baggage is sent downstream for that trace.
+//! nothing (in the locked store it cost the load test's service 1.7 % of its CPU). An incoming
+//! `sentry-trace` without any `sentry-` baggage comes from an SDK older than the DSC: as the
+//! spec asks, its DSC is frozen empty, and no baggage is sent downstream for that trace.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{Hash, Hasher};

@@ -62,6 +62,16 @@ impl Word {
     }
 }
 
+/// Removes the entries of `map` whose key `matches`. Nearly every map has none, and `retain` on
+/// a `BTreeMap` walks and relinks every node even when it keeps them all, so it runs only when
+/// a key matches. (`serde_json`'s map, inside values, is another type: `scrub_value` does the
+/// same there.)
+fn drop_matching<V>(map: &mut Map<String, V>, matches: impl Fn(&str) -> bool) {
+    if map.keys().any(|key| matches(key)) {
+        map.retain(|key, _| !matches(key));
+    }
+}
+
 /// A set of the bytes in `text`, ASCII case folded, each as one of 64 bits (bytes that share a
 /// bit only make the set less selective). A key that contains a word holds every byte of it,
 /// so a word whose set is not within the key's cannot be in the key.
@@ -122,18 +132,9 @@ impl Scrubber {
         })
     }
 
-    /// Removes the sensitive entries of `map`. Nearly every map has none, and `retain` on a
-    /// `BTreeMap` walks and relinks every node even when it keeps them all, so it runs only
-    /// when a key matches.
-    fn drop_sensitive<V>(&self, map: &mut Map<String, V>) {
-        if map.keys().any(|key| self.sensitive_key(key)) {
-            map.retain(|key, _| !self.sensitive_key(key));
-        }
-    }
-
     /// Removes sensitive entries from `map`, and from the maps and arrays inside it.
     pub fn scrub_map(&self, map: &mut Map<String, Value>) {
-        self.drop_sensitive(map);
+        drop_matching(map, |key| self.sensitive_key(key));
         for value in map.values_mut() {
             self.scrub_value(value);
         }
@@ -155,17 +156,9 @@ impl Scrubber {
     }
 
     fn scrub_request(&self, request: &mut Request) {
-        if request
-            .headers
-            .keys()
-            .any(|name| self.sensitive_header(name))
-        {
-            request
-                .headers
-                .retain(|name, _| !self.sensitive_header(name));
-        }
+        drop_matching(&mut request.headers, |name| self.sensitive_header(name));
         request.cookies = None;
-        self.drop_sensitive(&mut request.env);
+        drop_matching(&mut request.env, |key| self.sensitive_key(key));
     }
 
     fn scrub_contexts(&self, contexts: &mut Map<String, Context>) {

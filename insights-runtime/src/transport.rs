@@ -549,11 +549,14 @@ fn with_trace_dsc(envelope: Envelope) -> Envelope {
                 Some("false") => Some(false),
                 _ => None,
             };
+            // The rate is read as an `f64` for `sample_rand` (as a baggage states it) and as the
+            // header's `f32` below: the two readings of the text round apart.
             let rate = text("sample_rate").and_then(|r| r.parse::<f64>().ok());
+            let head_sampled = sampled == Some(true);
             let rand = head_sample_rand(
                 &trace_id.to_string(),
-                rate.unwrap_or(if sampled == Some(true) { 1.0 } else { 0.0 }),
-                sampled == Some(true),
+                rate.unwrap_or(if head_sampled { 1.0 } else { 0.0 }),
+                head_sampled,
             );
             let mut dsc = DynamicSamplingContext::new().with_trace_id(trace_id);
             if let Ok(rand) = SampleRand::try_from(rand) {
