@@ -14,6 +14,7 @@
 //! | scenario | binary | Sentry |
 //! |---|---|---|
 //! | `off` | `enable` off | `SENTRY_DSN` → the sink, the baseline |
+//! | `control` | `enable` off | as `off` (informative: the ratio of two identical builds, the noise floor of every other ratio) |
 //! | `on` | `enable` on | `SENTRY_DSN` → the sink |
 //! | `hang` | `enable` on | `SENTRY_DSN` → a port that accepts and never answers |
 //! | `refused` | `enable` on | `SENTRY_DSN` → a closed port |
@@ -119,6 +120,8 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Scenario {
     Off,
+    /// The baseline's binary and environment again, in a slot of its own.
+    Control,
     On,
     Hang,
     Refused,
@@ -139,6 +142,7 @@ impl Scenario {
     fn parse(name: &str) -> Result<Self, Error> {
         Ok(match name.trim() {
             "off" => Scenario::Off,
+            "control" => Scenario::Control,
             "on" => Scenario::On,
             "hang" => Scenario::Hang,
             "refused" => Scenario::Refused,
@@ -151,7 +155,7 @@ impl Scenario {
             "429-limits" => Scenario::Limits429,
             other => {
                 let expected =
-                    "off, on, hang, refused, off-hang, slow, bare, 500, 413, 429-retry, 429-limits";
+                    "off, control, on, hang, refused, off-hang, slow, bare, 500, 413, 429-retry, 429-limits";
                 return Err(format!("LOAD_SCENARIOS: {other:?}? expected {expected}").into());
             }
         })
@@ -160,6 +164,7 @@ impl Scenario {
     fn name(self) -> &'static str {
         match self {
             Scenario::Off => "off",
+            Scenario::Control => "control",
             Scenario::On => "on",
             Scenario::Hang => "hang",
             Scenario::Refused => "refused",
@@ -176,6 +181,7 @@ impl Scenario {
     fn describe(self) -> &'static str {
         match self {
             Scenario::Off => "`enable` off, DSN → sink (baseline)",
+            Scenario::Control => "`enable` off again, DSN → sink (noise floor, informative)",
             Scenario::On => "`enable` on, DSN → sink",
             Scenario::Hang => "`enable` on, DSN accepts, never answers",
             Scenario::Refused => "`enable` on, DSN port closed",
@@ -666,10 +672,10 @@ async fn serve_sink(
             SinkAnswer::Status(_) => {
                 Some(b"HTTP/1.1 413 Content Too Large\r\ncontent-length: 0\r\n\r\n")
             }
-            SinkAnswer::Retry429 if n % 10 == 0 => Some(
+            SinkAnswer::Retry429 if n.is_multiple_of(10) => Some(
                 b"HTTP/1.1 429 Too Many Requests\r\nretry-after: 1\r\ncontent-length: 0\r\n\r\n",
             ),
-            SinkAnswer::Limits429 if n % 10 == 0 => Some(
+            SinkAnswer::Limits429 if n.is_multiple_of(10) => Some(
                 b"HTTP/1.1 429 Too Many Requests\r\nx-sentry-rate-limits: 1:transaction:organization\r\ncontent-length: 0\r\n\r\n",
             ),
             SinkAnswer::Retry429 | SinkAnswer::Limits429 => None,
@@ -820,7 +826,7 @@ fn service_env(
         ("SENTRY_ENVIRONMENT", "loadtest".to_owned()),
     ];
     let target = match scenario {
-        Scenario::Off | Scenario::On => Some(endpoints.sink),
+        Scenario::Off | Scenario::Control | Scenario::On => Some(endpoints.sink),
         Scenario::Slow => Some(endpoints.slow_sink),
         Scenario::Hang | Scenario::OffHang => Some(endpoints.hang),
         Scenario::Refused => Some(endpoints.refused),
@@ -1569,6 +1575,7 @@ fn print_round_table(results: &[Measurement]) {
             ),
             Scenario::Refused | Scenario::Bare => "—".to_owned(),
             Scenario::Off
+            | Scenario::Control
             | Scenario::On
             | Scenario::Slow
             | Scenario::E500
@@ -1818,8 +1825,8 @@ async fn run(config: Config) -> Result<(), Error> {
 
     for m in &results {
         let spans = m.sink.cache_spans;
-        if (m.scenario == Scenario::Off && spans > 0) || (m.scenario == Scenario::On && spans == 0)
-        {
+        let baseline_binary = matches!(m.scenario, Scenario::Off | Scenario::Control);
+        if (baseline_binary && spans > 0) || (m.scenario == Scenario::On && spans == 0) {
             eprintln!(
                 "warning: round {} `{}` sent {spans} cache spans: are the two binaries swapped?",
                 m.round,
