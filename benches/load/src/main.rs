@@ -1825,8 +1825,8 @@ async fn run(config: Config) -> Result<(), Error> {
 
     for m in &results {
         let spans = m.sink.cache_spans;
-        let baseline_binary = matches!(m.scenario, Scenario::Off | Scenario::Control);
-        if (baseline_binary && spans > 0) || (m.scenario == Scenario::On && spans == 0) {
+        // The binary each scenario ran is the one `run_scenario` chose by `instrumented`.
+        if (!m.scenario.instrumented() && spans > 0) || (m.scenario == Scenario::On && spans == 0) {
             eprintln!(
                 "warning: round {} `{}` sent {spans} cache spans: are the two binaries swapped?",
                 m.round,
