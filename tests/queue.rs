@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use common::{capture, capture_with, in_transaction, root_id, trace};
 use futures::executor::block_on;
-use insights_runtime::queue::{IncomingTrace, Publish, QueueTracker, TraceHeaders};
+use insights_runtime::queue::{Carrier, IncomingTrace, Publish, QueueTracker, TraceHeaders};
 use sentry::protocol::{Span, SpanStatus, Transaction, Value};
 use sentry::ClientOptions;
 
@@ -295,11 +295,23 @@ fn header_names_match_case_insensitively_and_underscored() {
         assert_eq!(incoming.trace_id.to_string(), id);
         assert_eq!(incoming.sampled, Some(true));
     }
-    let with_baggage = IncomingTrace::from_carrier(&underscored).expect("continues");
-    assert_eq!(
-        with_baggage.baggage,
-        vec![("release".to_owned(), "a,b".to_owned())]
+    let mut http_underscored = http::HeaderMap::new();
+    http_underscored.insert("sentry_trace", value.parse().expect("header"));
+    http_underscored.insert(
+        "sentry_baggage",
+        "sentry-release=a%2Cb".parse().expect("header"),
     );
+    for carrier in [
+        &underscored as &dyn Carrier,
+        &http_underscored as &dyn Carrier,
+    ] {
+        let with_baggage = IncomingTrace::from_carrier(carrier).expect("continues");
+        assert_eq!(with_baggage.trace_id.to_string(), id);
+        assert_eq!(
+            with_baggage.baggage,
+            vec![("release".to_owned(), "a,b".to_owned())]
+        );
+    }
 }
 
 #[test]

@@ -110,8 +110,40 @@ impl Carrier for [(&str, &str)] {
 #[cfg(feature = "http")]
 impl Carrier for http::HeaderMap {
     fn header(&self, name: &str) -> Option<&str> {
-        self.get(name).and_then(|v| v.to_str().ok())
+        let value = match known_header(name) {
+            Some(name) => self.get(name),
+            None => self.get(name),
+        };
+        value.and_then(|v| v.to_str().ok())
     }
+}
+
+/// The names the propagation reads, parsed once: an HTTP server reads them on every request,
+/// and `HeaderMap::get` with a `&str` parses and validates the name each time (about half
+/// the cost of a lookup).
+#[cfg(feature = "http")]
+fn known_header(name: &str) -> Option<&'static http::HeaderName> {
+    use super::propagation::{
+        BAGGAGE, BAGGAGE_UNDERSCORE, ENQUEUED_TIME, SENTRY_TRACE, SENTRY_TRACE_UNDERSCORE,
+    };
+    use http::HeaderName;
+    static NAMES: [(&str, HeaderName); 5] = [
+        (SENTRY_TRACE, HeaderName::from_static(SENTRY_TRACE)),
+        (
+            SENTRY_TRACE_UNDERSCORE,
+            HeaderName::from_static(SENTRY_TRACE_UNDERSCORE),
+        ),
+        (BAGGAGE, HeaderName::from_static(BAGGAGE)),
+        (
+            BAGGAGE_UNDERSCORE,
+            HeaderName::from_static(BAGGAGE_UNDERSCORE),
+        ),
+        (ENQUEUED_TIME, HeaderName::from_static(ENQUEUED_TIME)),
+    ];
+    NAMES
+        .iter()
+        .find(|(known, _)| *known == name)
+        .map(|(_, parsed)| parsed)
 }
 
 #[cfg(feature = "http")]
@@ -196,5 +228,36 @@ impl<C: Carrier + ?Sized> Carrier for &mut C {
 impl<C: CarrierMut + ?Sized> CarrierMut for &mut C {
     fn set_header(&mut self, name: &str, value: String) {
         (**self).set_header(name, value);
+    }
+}
+
+#[cfg(all(test, feature = "http"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_parsed_names_are_the_propagation_names() {
+        use super::super::propagation::{
+            BAGGAGE, BAGGAGE_UNDERSCORE, ENQUEUED_TIME, SENTRY_TRACE, SENTRY_TRACE_UNDERSCORE,
+        };
+        for name in [
+            SENTRY_TRACE,
+            SENTRY_TRACE_UNDERSCORE,
+            BAGGAGE,
+            BAGGAGE_UNDERSCORE,
+            ENQUEUED_TIME,
+        ] {
+            let parsed = known_header(name).expect("a parsed name");
+            assert_eq!(parsed.as_str(), name);
+        }
+        assert!(known_header("Sentry-Trace").is_none());
+        let mut headers = http::HeaderMap::new();
+        headers.insert("sentry-trace", http::HeaderValue::from_static("x"));
+        headers.insert("x-other", http::HeaderValue::from_static("y"));
+        // Other names, and other spellings of the known ones, are looked up as given.
+        assert_eq!(headers.header("Sentry-Trace"), Some("x"));
+        assert_eq!(headers.header("sentry-trace"), Some("x"));
+        assert_eq!(headers.header("x-other"), Some("y"));
+        assert_eq!(headers.header("baggage"), None);
     }
 }
