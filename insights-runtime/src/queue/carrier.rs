@@ -118,17 +118,20 @@ impl Carrier for http::HeaderMap {
     }
 }
 
-/// The names the propagation reads, parsed once: an HTTP server reads them on every request,
-/// and `HeaderMap::get` with a `&str` parses and validates the name each time (about half
-/// the cost of a lookup).
+/// The names the propagation reads and writes, parsed once: an HTTP server reads them on every
+/// request and a client writes them on every outgoing one. `HeaderMap::get` with a `&str`
+/// parses and validates the name each time (about half the cost of a lookup), and
+/// `HeaderName::from_bytes` also allocates a name that is not a standard header's.
 #[cfg(feature = "http")]
 fn known_header(name: &str) -> Option<&'static http::HeaderName> {
     use super::propagation::{
         BAGGAGE, BAGGAGE_UNDERSCORE, ENQUEUED_TIME, SENTRY_TRACE, SENTRY_TRACE_UNDERSCORE,
+        TRACEPARENT,
     };
     use http::HeaderName;
-    static NAMES: [(&str, HeaderName); 5] = [
+    static NAMES: [(&str, HeaderName); 6] = [
         (SENTRY_TRACE, HeaderName::from_static(SENTRY_TRACE)),
+        (TRACEPARENT, HeaderName::from_static(TRACEPARENT)),
         (
             SENTRY_TRACE_UNDERSCORE,
             HeaderName::from_static(SENTRY_TRACE_UNDERSCORE),
@@ -149,10 +152,12 @@ fn known_header(name: &str) -> Option<&'static http::HeaderName> {
 #[cfg(feature = "http")]
 impl CarrierMut for http::HeaderMap {
     fn set_header(&mut self, name: &str, value: String) {
-        if let (Ok(name), Ok(value)) = (
-            http::header::HeaderName::from_bytes(name.as_bytes()),
-            http::header::HeaderValue::from_str(&value),
-        ) {
+        let name = match known_header(name) {
+            // A clone of a static name: no allocation.
+            Some(name) => Ok(name.clone()),
+            None => http::header::HeaderName::from_bytes(name.as_bytes()),
+        };
+        if let (Ok(name), Ok(value)) = (name, http::header::HeaderValue::from_str(&value)) {
             self.insert(name, value);
         }
     }
@@ -239,9 +244,11 @@ mod tests {
     fn the_parsed_names_are_the_propagation_names() {
         use super::super::propagation::{
             BAGGAGE, BAGGAGE_UNDERSCORE, ENQUEUED_TIME, SENTRY_TRACE, SENTRY_TRACE_UNDERSCORE,
+            TRACEPARENT,
         };
         for name in [
             SENTRY_TRACE,
+            TRACEPARENT,
             SENTRY_TRACE_UNDERSCORE,
             BAGGAGE,
             BAGGAGE_UNDERSCORE,
@@ -259,5 +266,21 @@ mod tests {
         assert_eq!(headers.header("sentry-trace"), Some("x"));
         assert_eq!(headers.header("x-other"), Some("y"));
         assert_eq!(headers.header("baggage"), None);
+    }
+
+    #[test]
+    fn known_and_other_names_are_written_alike() {
+        let mut headers = http::HeaderMap::new();
+        headers.set_header("traceparent", "00-a-b-01".to_owned());
+        headers.set_header("X-Other", "y".to_owned());
+        headers.set_header("bad name", "z".to_owned());
+        headers.set_header("baggage", "bad\nvalue".to_owned());
+        assert_eq!(headers.len(), 2);
+        assert_eq!(headers.header("traceparent"), Some("00-a-b-01"));
+        assert_eq!(headers.header("x-other"), Some("y"));
+        // Written again, a known name replaces its value.
+        headers.set_header("traceparent", "00-c-d-01".to_owned());
+        assert_eq!(headers.header("traceparent"), Some("00-c-d-01"));
+        assert_eq!(headers.len(), 2);
     }
 }
